@@ -1,0 +1,142 @@
+package secret
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// FetchFunc reads the current value of a secret from where it is kept.
+type FetchFunc func(ctx context.Context) (string, error)
+
+// DefaultLoadTimeout bounds one read of a secret, so a slow store cannot hold
+// a cold start or an invocation for long.
+const DefaultLoadTimeout = 3 * time.Second
+
+// permanentErrorTTL is how long a permanent failure is remembered before the
+// store is asked again, so a misconfigured function does not read SSM on
+// every invocation yet recovers once the parameter is fixed.
+const permanentErrorTTL = 30 * time.Second
+
+// Source holds one secret in memory. It is safe for concurrent use: the
+// value is read once, concurrent loads and refreshes share one read, and a
+// refresh re-reads only when the caller still holds the current value.
+type Source struct {
+	what      string
+	parameter string
+	fetch     FetchFunc
+	classify  func(error) (permanent bool)
+	timeout   time.Duration
+	now       func() time.Time
+
+	mu       sync.RWMutex
+	value    Value
+	gen      uint64 // counts successful reads; tells a caller whether a read happened since it looked
+	lastErr  *Error
+	errUntil time.Time
+
+	flight singleflight.Group
+}
+
+// NewSource makes a source that reads with fetch. what names the secret in
+// errors; parameter names where it is kept (may be empty); classify tells
+// permanent failures from transient ones (nil: all transient).
+func NewSource(what, parameter string, fetch FetchFunc, classify func(error) bool) *Source {
+	if classify == nil {
+		classify = func(error) bool { return false }
+	}
+	return &Source{what: what, parameter: parameter, fetch: fetch, classify: classify,
+		timeout: DefaultLoadTimeout, now: time.Now}
+}
+
+// Static is a source for a value given directly (local runs).
+func Static(what, value string) *Source {
+	return NewSource(what, "", func(context.Context) (string, error) { return value, nil }, nil)
+}
+
+// Unconfigured is a source that always fails with a permanent ErrNotConfigured.
+func Unconfigured(what string) *Source {
+	return NewSource(what, "", func(context.Context) (string, error) { return "", ErrNotConfigured },
+		func(error) bool { return true })
+}
+
+// What names the secret, for log lines.
+func (s *Source) What() string { return s.what }
+
+// Parameter is the SSM parameter name, or "" for a local value.
+func (s *Source) Parameter() string { return s.parameter }
+
+// Get returns the secret, reading it if it has not been read yet.
+func (s *Source) Get(ctx context.Context) (Value, error) {
+	s.mu.RLock()
+	v, gen, lastErr, until := s.value, s.gen, s.lastErr, s.errUntil
+	s.mu.RUnlock()
+	if !v.IsZero() {
+		return v, nil
+	}
+	if lastErr != nil && s.now().Before(until) {
+		return Value{}, lastErr
+	}
+	return s.load(ctx, gen)
+}
+
+// Refresh re-reads the secret after the caller found stale to be rejected.
+// If the value held already differs from stale (another caller refreshed),
+// it is returned without a read. Concurrent refreshes share one read.
+func (s *Source) Refresh(ctx context.Context, stale Value) (Value, error) {
+	s.mu.RLock()
+	v, gen := s.value, s.gen
+	s.mu.RUnlock()
+	if !v.IsZero() && !v.Equal(stale) {
+		return v, nil
+	}
+	return s.load(ctx, gen)
+}
+
+// load reads the secret once for all callers waiting at the same time. The
+// read runs detached from any one caller's cancellation (others share it),
+// bounded by the source's timeout; each caller still stops waiting at its
+// own deadline. seen is the generation the caller looked at: if a read has
+// completed since, its value is returned without another read.
+func (s *Source) load(ctx context.Context, seen uint64) (Value, error) {
+	ch := s.flight.DoChan("load", func() (any, error) {
+		s.mu.RLock()
+		v, gen := s.value, s.gen
+		s.mu.RUnlock()
+		if gen != seen && !v.IsZero() {
+			return v, nil
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer cancel()
+		raw, err := s.fetch(rctx)
+		if err == nil && raw == "" {
+			err = errors.New("the value is empty")
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
+			e := &Error{What: s.what, Parameter: s.parameter, Permanent: s.classify(err), Err: err}
+			if e.Permanent {
+				s.lastErr, s.errUntil = e, s.now().Add(permanentErrorTTL)
+			}
+			return Value{}, e
+		}
+		s.value, s.lastErr = New(raw), nil
+		s.gen++
+		return s.value, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return Value{}, r.Err
+		}
+		return r.Val.(Value), nil
+	case <-ctx.Done():
+		return Value{}, &Error{What: s.what, Parameter: s.parameter,
+			Err: fmt.Errorf("gave up waiting for the read: %w", context.Cause(ctx))}
+	}
+}

@@ -1,0 +1,78 @@
+package secret
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
+)
+
+// GetParameterAPI is the part of the SSM client a source uses.
+type GetParameterAPI interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// FromSSM makes a source for a SecureString parameter, read with decryption.
+func FromSSM(what string, client GetParameterAPI, name string) *Source {
+	fetch := func(ctx context.Context) (string, error) {
+		out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			return "", err
+		}
+		if out.Parameter == nil {
+			return "", errors.New("SSM answered without a parameter")
+		}
+		return aws.ToString(out.Parameter.Value), nil
+	}
+	return NewSource(what, name, fetch, IsPermanentSSMError)
+}
+
+// permanentSSMCodes are SSM's answers that no retry can fix: the parameter
+// is missing, the role may not read or decrypt it, or the request is wrong.
+var permanentSSMCodes = map[string]bool{
+	"ParameterNotFound":           true,
+	"ParameterVersionNotFound":    true,
+	"AccessDeniedException":       true,
+	"InvalidKeyId":                true,
+	"ValidationException":         true,
+	"UnrecognizedClientException": true,
+	"InvalidSignatureException":   true,
+	"KMSAccessDeniedException":    true,
+	"KMSDisabledException":        true,
+	"KMSInvalidStateException":    true,
+	"KMSNotFoundException":        true,
+	"IncompleteSignature":         true,
+}
+
+// IsPermanentSSMError reports whether an SSM failure is a configuration
+// problem. Throttling, server errors, timeouts and network errors are not.
+func IsPermanentSSMError(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return permanentSSMCodes[apiErr.ErrorCode()]
+	}
+	return false
+}
+
+// ssmMaxBackoff keeps the SDK's own retries of throttling and 5xx answers
+// short enough to fit several inside DefaultLoadTimeout.
+const ssmMaxBackoff = 250 * time.Millisecond
+
+// NewSSMClient loads the default AWS configuration (the Lambda role's
+// credentials and region from the environment) and makes an SSM client. The
+// SDK itself honours AWS_ENDPOINT_URL_SSM, which points it at a stand-in.
+func NewSSMClient(ctx context.Context) (*ssm.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.AddWithMaxBackoffDelay(retry.NewStandard(), ssmMaxBackoff)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return ssm.NewFromConfig(cfg), nil
+}

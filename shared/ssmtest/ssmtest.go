@@ -1,0 +1,222 @@
+// Package ssmtest is an in-memory stand-in for AWS Systems Manager Parameter
+// Store. It speaks the AWS JSON 1.1 protocol that the SDK's SSM client uses
+// (X-Amz-Target: AmazonSSM.GetParameter / PutParameter), so tests and the
+// local stack exercise the real SDK against it through BaseEndpoint or
+// AWS_ENDPOINT_URL_SSM. Signatures are not checked.
+package ssmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+)
+
+// Fault is a failure the server gives instead of an answer.
+type Fault struct {
+	// Code is the AWS error type, such as "ThrottlingException",
+	// "ParameterNotFound", "AccessDeniedException" or "InvalidKeyId".
+	// Empty with a Delay: the answer is only late.
+	Code string
+	// Status is the HTTP status; 0 means 400 (500 for InternalServerError).
+	Status int
+	// Delay holds the answer back, to simulate a timeout.
+	Delay time.Duration
+}
+
+type parameter struct {
+	value    string
+	typ      string
+	version  int64
+	modified time.Time
+}
+
+// Server is the stand-in. Its zero value is not usable; call NewServer.
+type Server struct {
+	// URL is the base URL to give the SDK as its SSM endpoint.
+	URL string
+
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	params map[string]*parameter
+	reads  map[string]int
+	faults map[string][]Fault // per parameter name, consumed in order
+}
+
+// NewServer starts a stand-in on a loopback port.
+func NewServer() *Server {
+	s := &Server{params: map[string]*parameter{}, reads: map[string]int{}, faults: map[string][]Fault{}}
+	s.srv = httptest.NewServer(s)
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// PutSecure stores (or rotates) a SecureString and returns its new version.
+func (s *Server) PutSecure(name, value string) int64 { return s.put(name, value, "SecureString") }
+
+func (s *Server) put(name, value, typ string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.params[name]
+	if p == nil {
+		p = &parameter{}
+		s.params[name] = p
+	}
+	p.value, p.typ, p.modified = value, typ, time.Now()
+	p.version++
+	return p.version
+}
+
+// Fail makes the next len(faults) reads of name fail, in order.
+func (s *Server) Fail(name string, faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[name] = append(s.faults[name], faults...)
+}
+
+// Reads reports how many GetParameter calls named the parameter, faults included.
+func (s *Server) Reads(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[name]
+}
+
+type getParameterInput struct {
+	Name           string
+	WithDecryption bool
+}
+
+type putParameterInput struct {
+	Name      string
+	Value     string
+	Type      string
+	Overwrite bool
+}
+
+// ServeHTTP implements the two operations; anything else is an
+// UnknownOperationException, as AWS answers.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	target := r.Header.Get("X-Amz-Target")
+	switch target {
+	case "AmazonSSM.GetParameter":
+		var in getParameterInput
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.Name == "" {
+			writeError(w, 400, "ValidationException", "1 validation error detected: Name must not be null")
+			return
+		}
+		s.getParameter(w, r, in)
+	case "AmazonSSM.PutParameter":
+		var in putParameterInput
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.Name == "" {
+			writeError(w, 400, "ValidationException", "1 validation error detected")
+			return
+		}
+		s.mu.Lock()
+		_, exists := s.params[in.Name]
+		s.mu.Unlock()
+		if exists && !in.Overwrite {
+			writeError(w, 400, "ParameterAlreadyExists", "The parameter already exists.")
+			return
+		}
+		typ := in.Type
+		if typ == "" {
+			typ = "String"
+		}
+		v := s.put(in.Name, in.Value, typ)
+		writeJSON(w, 200, map[string]any{"Version": v, "Tier": "Standard"})
+	default:
+		writeError(w, 400, "UnknownOperationException", fmt.Sprintf("unknown operation %q", target))
+	}
+}
+
+func (s *Server) getParameter(w http.ResponseWriter, r *http.Request, in getParameterInput) {
+	s.mu.Lock()
+	s.reads[in.Name]++
+	var fault *Fault
+	if q := s.faults[in.Name]; len(q) > 0 {
+		fault, s.faults[in.Name] = &q[0], q[1:]
+	}
+	var p parameter
+	stored := s.params[in.Name]
+	if stored != nil {
+		p = *stored
+	}
+	s.mu.Unlock()
+
+	if fault != nil {
+		if fault.Delay > 0 {
+			select {
+			case <-time.After(fault.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fault.Code != "" {
+			status := fault.Status
+			if status == 0 {
+				status = 400
+				if fault.Code == "InternalServerError" {
+					status = 500
+				}
+			}
+			writeError(w, status, fault.Code, "injected fault: "+fault.Code)
+			return
+		}
+	}
+	if stored == nil {
+		writeError(w, 400, "ParameterNotFound", "")
+		return
+	}
+	value := p.value
+	if p.typ == "SecureString" && !in.WithDecryption {
+		value = "AQICAHencrypted" // what a SecureString looks like undecrypted
+	}
+	writeJSON(w, 200, map[string]any{"Parameter": map[string]any{
+		"Name":             in.Name,
+		"Type":             p.typ,
+		"Value":            value,
+		"Version":          p.version,
+		"DataType":         "text",
+		"LastModifiedDate": float64(p.modified.UnixMilli()) / 1000,
+		"ARN":              "arn:aws:ssm:us-east-1:123456789012:parameter/" + trimSlash(in.Name),
+	}})
+}
+
+func trimSlash(name string) string {
+	if len(name) > 0 && name[0] == '/' {
+		return name[1:]
+	}
+	return name
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("X-Amzn-ErrorType", code)
+	writeJSON(w, status, map[string]string{"__type": code, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-RequestId", fmt.Sprintf("%d", time.Now().UnixNano()))
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Env sets, for the calling test, the variables that point the AWS SDK's
+// default configuration at this server with dummy credentials.
+func (s *Server) Env(t interface{ Setenv(k, v string) }) {
+	t.Setenv("AWS_ENDPOINT_URL_SSM", s.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTANDIN")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "standin-secret-key")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
