@@ -1,0 +1,299 @@
+// Package galxe calls the Galxe Server API: persisted GraphQL operations sent
+// with the access-token header, every failure classified into one *Error
+// (classify.go), and retries with backoff inside the invocation's time
+// budget (Do, backoff.go), under a per-process rate limit.
+package galxe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	"github.com/sethvargo/go-retry"
+	"golang.org/x/time/rate"
+)
+
+// Defaults from the design: Galxe's endpoint, its free tier's rate, a
+// reserve of the deadline kept for answering, and the per-request timeout.
+const (
+	DefaultEndpoint       = "https://graphigo-business.prd.galaxy.eco/query"
+	DefaultMaxQPS         = 10
+	DefaultReserve        = 500 * time.Millisecond
+	DefaultAttemptTimeout = 10 * time.Second
+	// DefaultBudget applies when the context has no deadline (tests, tools).
+	DefaultBudget = 30 * time.Second
+	// MaxResponseBytes caps what is read of an answer.
+	MaxResponseBytes = 10 << 20
+)
+
+// TokenSource gives the access token and re-reads it when Galxe rejects it.
+// *secret.Source implements it.
+type TokenSource interface {
+	Get(ctx context.Context) (secret.Value, error)
+	Refresh(ctx context.Context, stale secret.Value) (secret.Value, error)
+}
+
+// Attempt describes one request to Galxe, for logs and metrics.
+type Attempt struct {
+	Operation string
+	Number    int // 1 for the first request of a call
+	Latency   time.Duration
+	Err       *Error // nil on success
+}
+
+// Config configures a Client. Endpoint and Token are required.
+type Config struct {
+	Endpoint       string
+	Token          TokenSource
+	MaxQPS         float64       // requests per second for this process; 0: DefaultMaxQPS
+	Reserve        time.Duration // kept back from the deadline for answering; 0: DefaultReserve
+	AttemptTimeout time.Duration // per request; 0: DefaultAttemptTimeout
+	BaseBackoff    time.Duration // 0: DefaultBaseBackoff
+	MaxBackoff     time.Duration // 0: DefaultMaxBackoff
+	HTTPClient     *http.Client  // nil: a client with sane transport timeouts
+	OnAttempt      func(Attempt) // called after every request; may be nil
+}
+
+// Client calls Galxe. It is safe for concurrent use; all its calls share one
+// rate limiter, so a process never exceeds MaxQPS.
+type Client struct {
+	endpoint string
+	cfg      Config
+	http     *http.Client
+	limiter  *rate.Limiter
+	now      func() time.Time
+}
+
+// New checks the configuration and makes a client. The endpoint must be
+// https, except on loopback addresses (local stand-ins).
+func New(cfg Config) (*Client, error) {
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = DefaultEndpoint
+	}
+	if err := CheckEndpoint(cfg.Endpoint); err != nil {
+		return nil, err
+	}
+	if cfg.Token == nil {
+		return nil, errors.New("galxe: no token source")
+	}
+	if cfg.MaxQPS <= 0 {
+		cfg.MaxQPS = DefaultMaxQPS
+	}
+	if cfg.Reserve <= 0 {
+		cfg.Reserve = DefaultReserve
+	}
+	if cfg.AttemptTimeout <= 0 || cfg.AttemptTimeout > DefaultAttemptTimeout {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = DefaultBaseBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport()}
+	}
+	// A burst of one spaces requests evenly at MaxQPS: a server that counts
+	// per second, or a token bucket of its own, never sees more than MaxQPS.
+	lim := rate.NewLimiter(rate.Limit(cfg.MaxQPS), 1)
+	return &Client{endpoint: cfg.Endpoint, cfg: cfg, http: hc, limiter: lim, now: time.Now}, nil
+}
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	t.ResponseHeaderTimeout = DefaultAttemptTimeout
+	return t
+}
+
+// CheckEndpoint accepts https URLs, and http only on loopback addresses.
+func CheckEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("galxe: endpoint %q is not an absolute URL", endpoint)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("galxe: endpoint %q must use https (http is allowed only on loopback)", endpoint)
+	}
+	return fmt.Errorf("galxe: endpoint %q must use https", endpoint)
+}
+
+// Result is Galxe's data for a successful call.
+type Result struct {
+	Data     json.RawMessage
+	Attempts int
+}
+
+type request struct {
+	Query         string `json:"query"`
+	Variables     any    `json:"variables,omitempty"`
+	OperationName string `json:"operationName"`
+}
+
+// Deadline is when retries must stop: the context's deadline less the
+// reserve for answering, or DefaultBudget from now without a deadline.
+func (c *Client) Deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d.Add(-c.cfg.Reserve)
+	}
+	return c.now().Add(DefaultBudget)
+}
+
+// Do runs a persisted operation with variables (anything encoding/json
+// takes; nil for none). It retries what is retryable while the budget
+// allows and returns Galxe's data, or an error that is an *Error, a
+// *secret.Error (no token), or ErrUnknownOperation; never a bare context error.
+func (c *Client) Do(ctx context.Context, operation string, variables any) (*Result, error) {
+	op, err := LookupOperation(operation)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(request{Query: op.Document, Variables: variables, OperationName: op.Name})
+	if err != nil {
+		return nil, fmt.Errorf("galxe: encoding variables of %s: %w", op.Name, err)
+	}
+	deadline := c.Deadline(ctx)
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	token, err := c.cfg.Token.Get(bctx)
+	if err != nil {
+		return nil, err
+	}
+
+	var (
+		last      *Error
+		attempts  int
+		refreshed bool
+		limited   bool // the rate limit cannot admit another request in the budget
+	)
+	send := func(ctx context.Context) (json.RawMessage, error) {
+		if err := c.limiter.Wait(ctx); err != nil {
+			limited = true
+			if last != nil {
+				return nil, last
+			}
+			return nil, c.limitUnmet()
+		}
+		attempts++
+		data, gerr := c.attempt(ctx, op.Name, attempts, body, token)
+		if gerr == nil {
+			return data, nil
+		}
+		last = gerr
+		return nil, gerr
+	}
+	backoff := newBackoff(c.cfg.BaseBackoff, c.cfg.MaxBackoff, func() time.Duration {
+		if last == nil {
+			return 0
+		}
+		return last.RetryAfter
+	}, deadline, c.now)
+
+	data, err := retry.DoValue(bctx, backoff, func(ctx context.Context) (json.RawMessage, error) {
+		data, err := send(ctx)
+		var gerr *Error
+		if errors.As(err, &gerr) && gerr.TokenRejected() && !refreshed {
+			// The token may have been rotated: read it again once (shared
+			// with concurrent callers) and repeat at once if it changed.
+			refreshed = true
+			if fresh, rerr := c.cfg.Token.Refresh(ctx, token); rerr == nil && !fresh.Equal(token) {
+				token = fresh
+				data, err = send(ctx)
+			}
+		}
+		if errors.As(err, &gerr) && gerr.Retryable() && !limited {
+			return nil, retry.RetryableError(err)
+		}
+		return data, err
+	})
+	if err == nil {
+		return &Result{Data: data, Attempts: attempts}, nil
+	}
+	var gerr *Error
+	if !errors.As(err, &gerr) {
+		// The budget ran out between attempts, or the caller gave up.
+		if last != nil {
+			gerr = last
+		} else {
+			gerr = transportError(context.Cause(bctx), true)
+		}
+	}
+	gerr.Attempts = attempts
+	return nil, gerr
+}
+
+// limitUnmet is the error for a call whose first request the process's own
+// rate limit cannot admit before the deadline.
+func (c *Client) limitUnmet() *Error {
+	r := c.limiter.Reserve()
+	wait := r.Delay()
+	r.Cancel()
+	return &Error{Code: CodeRateLimited, Category: CategoryRateLimit, RetryAfter: max(wait, time.Second),
+		Message: fmt.Sprintf("the client's limit of %g requests a second leaves no room within the time budget", c.cfg.MaxQPS)}
+}
+
+// attempt sends one request and classifies its answer.
+func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, token secret.Value) (json.RawMessage, *Error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	start := c.now()
+	data, gerr := c.exchange(actx, body, token)
+	if c.cfg.OnAttempt != nil {
+		c.cfg.OnAttempt(Attempt{Operation: op, Number: n, Latency: c.now().Sub(start), Err: gerr})
+	}
+	return data, gerr
+}
+
+func (c *Client) exchange(ctx context.Context, body []byte, token secret.Value) (json.RawMessage, *Error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, transportError(err, false)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("access-token", token.Reveal())
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, transportError(err, ctx.Err() != nil || isTimeout(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, transportError(err, ctx.Err() != nil || isTimeout(err))
+	}
+	if len(raw) > MaxResponseBytes {
+		return nil, finish(&Error{Code: CodeUpstreamError, Category: CategoryUpstream, HTTPStatus: resp.StatusCode,
+			Err: errBodyTooLarge, Message: fmt.Sprintf("Galxe's answer is larger than %d bytes", MaxResponseBytes)})
+	}
+	// Whatever Galxe echoes, the token does not travel on in a message.
+	if t := token.Reveal(); t != "" && bytes.Contains(raw, []byte(t)) {
+		raw = bytes.ReplaceAll(raw, []byte(t), []byte(secret.Redacted))
+	}
+	return classify(resp.StatusCode, resp.Header, raw, c.now())
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
