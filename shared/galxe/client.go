@@ -173,6 +173,9 @@ func (c *Client) Do(ctx context.Context, operation string, variables any) (*Resu
 		return nil, fmt.Errorf("galxe: encoding variables of %s: %w", op.Name, err)
 	}
 	deadline := c.Deadline(ctx)
+	if !c.now().Before(deadline) {
+		return nil, transportError(errors.New("no time left in the invocation's budget"), true)
+	}
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 

@@ -1,0 +1,33 @@
+# galxe-lambda. `make test` is the test command; CI runs it through .ci/run.
+GO      ?= go
+TOOLS   := -modfile=tools/go.mod
+BIN     := bin
+# As deployed: static, arm64, no RPC shim, no paths or symbols.
+LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: all test lint vet staticcheck fmt-check tools
+
+all: lint test
+
+## tools: the Lambda Runtime Interface Emulator, from its Go module at the version pinned in tools/go.mod
+tools: $(BIN)/aws-lambda-rie
+
+$(BIN)/aws-lambda-rie: tools/go.mod tools/go.sum
+	$(GO) build $(TOOLS) -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+
+## test: every test, the race detector on the packages with concurrency
+test:
+	$(GO) test -count=1 -race ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool $(TOOLS) staticcheck ./...
+
+## lint: gofmt, go vet and staticcheck
+lint: fmt-check vet staticcheck

@@ -1,0 +1,400 @@
+package galxe_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
+)
+
+const token = "glx_live_5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee"
+
+type fixture struct {
+	srv      *galxetest.Server
+	client   *galxe.Client
+	attempts []galxe.Attempt
+	mu       sync.Mutex
+}
+
+func newFixture(t *testing.T, opts galxetest.Options, cfg galxe.Config) *fixture {
+	t.Helper()
+	if opts.Tokens == nil {
+		opts.Tokens = []string{token}
+	}
+	if opts.QPS == 0 {
+		opts.QPS = -1
+	}
+	f := &fixture{srv: galxetest.NewServer(opts)}
+	t.Cleanup(f.srv.Close)
+	cfg.Endpoint = f.srv.URL
+	if cfg.Token == nil {
+		cfg.Token = secret.Static("Galxe access token", token)
+	}
+	if cfg.MaxQPS == 0 {
+		cfg.MaxQPS = 1000
+	}
+	if cfg.BaseBackoff == 0 {
+		cfg.BaseBackoff = 5 * time.Millisecond
+	}
+	cfg.OnAttempt = func(a galxe.Attempt) {
+		f.mu.Lock()
+		f.attempts = append(f.attempts, a)
+		f.mu.Unlock()
+	}
+	c, err := galxe.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = c
+	return f
+}
+
+func asError(t *testing.T, err error) *galxe.Error {
+	t.Helper()
+	var ge *galxe.Error
+	if !errors.As(err, &ge) {
+		t.Fatalf("want *galxe.Error, got %T %v", err, err)
+	}
+	return ge
+}
+
+func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+func TestDocumentedErrorsAreClassified(t *testing.T) {
+	for code, doc := range galxetest.Documented {
+		for _, under200 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/under200=%v", code, under200), func(t *testing.T) {
+				f := newFixture(t, galxetest.Options{ErrorsUnder200: under200}, galxe.Config{})
+				fault := galxetest.ErrorFault(code)
+				if code == "QUOTA_EXCEEDED" {
+					fault = galxetest.QuotaSpent("daily") // the per-second kind is retried: see below
+				}
+				f.srv.Fail(fault)
+				ctx, cancel := withTimeout(2 * time.Second)
+				defer cancel()
+				_, err := f.client.Do(ctx, "health", nil)
+				ge := f.attempts[0].Err // retryable errors are retried: judge the first answer
+				if ge == nil {
+					t.Fatalf("first attempt succeeded (%v)", err)
+				}
+				if ge.Code != code || string(ge.Category) != doc.Category {
+					t.Fatalf("got %s/%s, want %s/%s", ge.Code, ge.Category, code, doc.Category)
+				}
+				if ge.RequestID == "" || !strings.HasPrefix(ge.RequestID, "req_") {
+					t.Errorf("request_id not kept: %q", ge.RequestID)
+				}
+				wantStatus := doc.Status
+				if under200 {
+					wantStatus = 200
+				}
+				if ge.HTTPStatus != wantStatus {
+					t.Errorf("HTTP status %d, want %d", ge.HTTPStatus, wantStatus)
+				}
+				retryable := doc.Category == "INTERNAL" || doc.Category == "UNAVAILABLE"
+				if ge.Retryable() != retryable {
+					t.Errorf("Retryable() = %v, want %v", ge.Retryable(), retryable)
+				}
+				if retryable {
+					if err != nil || len(f.attempts) != 2 {
+						t.Errorf("want success on the second attempt, got %v after %d", err, len(f.attempts))
+					}
+				} else if asError(t, err).Attempts != 1 || f.srv.Requests() != 1 {
+					t.Errorf("a non-retryable error was retried: %d requests", f.srv.Requests())
+				}
+			})
+		}
+	}
+}
+
+func TestRetriedErrorsThenSuccess(t *testing.T) {
+	faults := map[string]galxetest.Fault{
+		"per-second 429":          galxetest.ErrorFault("QUOTA_EXCEEDED"),
+		"INTERNAL_ERROR":          galxetest.ErrorFault("INTERNAL_ERROR"),
+		"UNAVAILABLE":             galxetest.ErrorFault("UNAVAILABLE"),
+		"no healthy upstream 200": galxetest.NoHealthyUpstream(),
+		"HTML 502":                galxetest.HTMLPage(502),
+		"HTML 503":                galxetest.HTMLPage(503),
+		"empty 504":               galxetest.Empty(504),
+		"empty 500":               galxetest.Empty(500),
+		"connection reset":        {Reset: true},
+		"slow past attempt limit": {Delay: 2 * time.Second},
+	}
+	for name, fault := range faults {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, galxetest.Options{}, galxe.Config{AttemptTimeout: 200 * time.Millisecond})
+			f.srv.Fail(fault)
+			ctx, cancel := withTimeout(3 * time.Second)
+			defer cancel()
+			res, err := f.client.Do(ctx, "health", nil)
+			if err != nil {
+				t.Fatalf("want success after one retry, got %v", err)
+			}
+			if res.Attempts != 2 || string(res.Data) != `{"__typename":"Query"}` {
+				t.Fatalf("attempts %d, data %s", res.Attempts, res.Data)
+			}
+			if f.attempts[0].Err == nil || !f.attempts[0].Err.Retryable() {
+				t.Fatalf("first attempt should have failed retryably: %+v", f.attempts[0])
+			}
+		})
+	}
+}
+
+func TestUnreadableAnswers(t *testing.T) {
+	cases := []struct {
+		name     string
+		fault    galxetest.Fault
+		code     string
+		category galxe.Category
+	}{
+		{"HTML 502 category", galxetest.HTMLPage(502), galxe.CodeUpstreamError, galxe.CategoryUnavailable},
+		{"truncated JSON under 200", galxetest.Fault{RawSet: true, Raw: []byte(`{"data":{"credential":{"id":"1"`)}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"plain text under 200", galxetest.Fault{RawSet: true, Raw: []byte("OK")}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"JSON null", galxetest.Fault{RawSet: true, Raw: []byte("null")}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"no data no errors", galxetest.Fault{RawSet: true, Raw: []byte(`{}`)}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"body over the cap", galxetest.Fault{Oversize: galxe.MaxResponseBytes + 1}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"mixed-case code", galxetest.NoHealthyUpstream(), "UNAVAILABLE", galxe.CategoryUnavailable},
+		{"category only", galxetest.Fault{Status: 403, Category: "authorization", Message: "no"}, galxe.CodeUpstreamError, galxe.CategoryAuthorization},
+		{"http_status only", galxetest.Fault{Status: 200, ExtStatus: 404, Message: "gone"}, galxe.CodeUpstreamError, galxe.CategoryNotFound},
+		{"HTTP status only", galxetest.Fault{Status: 422, Message: "semantic"}, galxe.CodeUpstreamError, galxe.CategoryValidation},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, galxetest.Options{}, galxe.Config{})
+			// Queue the fault often enough that retries, if any, see it too.
+			for range 100 {
+				f.srv.Fail(c.fault)
+			}
+			ctx, cancel := withTimeout(time.Second)
+			defer cancel()
+			_, err := f.client.Do(ctx, "health", nil)
+			ge := asError(t, err)
+			if ge.Code != c.code || ge.Category != c.category {
+				t.Fatalf("got %s/%s, want %s/%s (%v)", ge.Code, ge.Category, c.code, c.category, ge)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsAFloor(t *testing.T) {
+	for name, header := range map[string]func() string{
+		"seconds":   func() string { return "1" },
+		"HTTP date": func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, galxetest.Options{}, galxe.Config{})
+			fault := galxetest.ErrorFault("QUOTA_EXCEEDED")
+			fault.RetryAfter = header()
+			f.srv.Fail(fault)
+			ctx, cancel := withTimeout(5 * time.Second)
+			defer cancel()
+			start := time.Now()
+			if _, err := f.client.Do(ctx, "health", nil); err != nil {
+				t.Fatal(err)
+			}
+			// HTTP dates have one-second resolution: the floor is at least 1 s
+			// in both forms, while the backoff alone would wait under 5 ms.
+			if waited := time.Since(start); waited < 900*time.Millisecond {
+				t.Fatalf("retried after %v, before Retry-After", waited)
+			}
+		})
+	}
+}
+
+func TestRateLimitThatCannotFitTheBudgetReturnsAtOnce(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{Reserve: 100 * time.Millisecond})
+	fault := galxetest.ErrorFault("QUOTA_EXCEEDED")
+	fault.RetryAfter = "30"
+	f.srv.Fail(fault)
+	ctx, cancel := withTimeout(2 * time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := f.client.Do(ctx, "health", nil)
+	ge := asError(t, err)
+	if ge.Code != "QUOTA_EXCEEDED" || ge.RetryAfter != 30*time.Second || ge.Attempts != 1 {
+		t.Fatalf("got %v (retry after %v, %d attempts)", ge, ge.RetryAfter, ge.Attempts)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v: should answer at once when the wait cannot fit", d)
+	}
+}
+
+func TestRateLimitStormAnsweredBeforeDeadline(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{Reserve: 200 * time.Millisecond})
+	for range 1000 {
+		f.srv.Fail(galxetest.ErrorFault("QUOTA_EXCEEDED"))
+	}
+	ctx, cancel := withTimeout(time.Second)
+	defer cancel()
+	_, err := f.client.Do(ctx, "health", nil)
+	ge := asError(t, err)
+	if ge.Code != "QUOTA_EXCEEDED" || ge.Attempts < 2 {
+		t.Fatalf("want the last 429 after several attempts, got %v after %d", ge, ge.Attempts)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("answered after the deadline")
+	}
+}
+
+func TestSpentQuotaIsNotRetried(t *testing.T) {
+	for _, period := range []string{"daily", "monthly"} {
+		f := newFixture(t, galxetest.Options{}, galxe.Config{})
+		f.srv.Fail(galxetest.QuotaSpent(period), galxetest.QuotaSpent(period))
+		_, err := f.client.Do(context.Background(), "health", nil)
+		ge := asError(t, err)
+		if !ge.QuotaSpent || ge.Retryable() || ge.Attempts != 1 || ge.RetryAfter != time.Hour {
+			t.Fatalf("%s: %v spent=%v attempts=%d retryAfter=%v", period, ge, ge.QuotaSpent, ge.Attempts, ge.RetryAfter)
+		}
+	}
+}
+
+func TestHungUpstreamAnsweredAsTimeoutBeforeDeadline(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{Reserve: 100 * time.Millisecond})
+	for range 10 {
+		f.srv.Fail(galxetest.Fault{Hang: true})
+	}
+	ctx, cancel := withTimeout(800 * time.Millisecond)
+	defer cancel()
+	_, err := f.client.Do(ctx, "health", nil)
+	ge := asError(t, err)
+	if ge.Code != galxe.CodeUpstreamTimeout {
+		t.Fatalf("got %v", ge)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("answered after the deadline")
+	}
+	if errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Fatalf("bare context error text: %v", err)
+	}
+}
+
+func TestClientRateLimitSpacesRequests(t *testing.T) {
+	f := newFixture(t, galxetest.Options{QPS: 10}, galxe.Config{MaxQPS: 10})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 12 {
+		wg.Go(func() {
+			if _, err := f.client.Do(context.Background(), "health", nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if f.srv.RateLimited() != 0 {
+		t.Fatalf("%d requests refused by a 10 QPS server", f.srv.RateLimited())
+	}
+	// 12 requests at 10 a second, burst 1: the last leaves after 1.1 s.
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("12 requests took %v: the limiter let them through faster than 10/s", d)
+	}
+}
+
+func TestUnknownOperationAndBadEndpoint(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{})
+	if _, err := f.client.Do(context.Background(), "mutation { evil }", nil); !errors.Is(err, galxe.ErrUnknownOperation) {
+		t.Fatalf("got %v", err)
+	}
+	if f.srv.Requests() != 0 {
+		t.Fatal("an unknown operation reached Galxe")
+	}
+	for _, ep := range []string{"http://galxe.example/query", "ftp://x", "not a url"} {
+		if err := galxe.CheckEndpoint(ep); err == nil {
+			t.Errorf("%q accepted", ep)
+		}
+	}
+	for _, ep := range []string{"https://graphigo-business.prd.galaxy.eco/query", "http://127.0.0.1:9/q", "http://[::1]:9/q", "http://localhost:1/q"} {
+		if err := galxe.CheckEndpoint(ep); err != nil {
+			t.Errorf("%q refused: %v", ep, err)
+		}
+	}
+}
+
+func TestRotatedTokenPickedUpWithOneSSMRead(t *testing.T) {
+	ssmSrv := ssmtest.NewServer()
+	defer ssmSrv.Close()
+	ssmSrv.Env(t)
+	ssmSrv.PutSecure("galxe/token", "old-token")
+	ssmClient, err := secret.NewSSMClient(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := secret.FromSSM("Galxe access token", ssmClient, "galxe/token")
+	f := newFixture(t, galxetest.Options{Tokens: []string{"old-token"}}, galxe.Config{Token: src})
+	if _, err := f.client.Do(context.Background(), "health", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Rotate: Galxe now accepts only the new token, SSM holds it.
+	ssmSrv.PutSecure("galxe/token", "new-token")
+	f.srv.SetTokens("new-token")
+
+	const callers = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Go(func() {
+			if _, err := f.client.Do(context.Background(), "health", nil); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := ssmSrv.Reads("galxe/token"); n != 2 {
+		t.Fatalf("SSM reads = %d, want 2 (cold start + one shared re-read)", n)
+	}
+
+	// A revoked token: one re-read, the same value, no loop, the auth error.
+	f.srv.SetTokens("another")
+	_, err = f.client.Do(context.Background(), "health", nil)
+	if ge := asError(t, err); ge.Code != "INVALID_TOKEN" || ge.Attempts != 1 {
+		t.Fatalf("got %v after %d attempts", ge, ge.Attempts)
+	}
+	if n := ssmSrv.Reads("galxe/token"); n != 3 {
+		t.Fatalf("SSM reads = %d, want 3", n)
+	}
+}
+
+func TestTokenNeverInErrorsOrLogs(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	f := newFixture(t, galxetest.Options{}, galxe.Config{AttemptTimeout: 100 * time.Millisecond, Reserve: 50 * time.Millisecond})
+	echo := galxetest.Fault{Status: 401, Code: "INVALID_TOKEN", Category: "AUTHENTICATION",
+		Message: "Invalid access token: " + token, Details: []string{"token: " + token}}
+	faults := []galxetest.Fault{echo, galxetest.HTMLPage(502), {Reset: true}, {Hang: true}, galxetest.QuotaSpent("daily")}
+	for _, fault := range faults {
+		f.srv.Fail(fault, fault, fault)
+		ctx, cancel := withTimeout(400 * time.Millisecond)
+		_, err := f.client.Do(ctx, "health", nil)
+		cancel()
+		if err == nil {
+			t.Fatalf("fault %+v: no error", fault)
+		}
+		ge := asError(t, err)
+		log.Error("call failed", "err", err, "error", ge, "details", ge.Details, "message", ge.Message)
+		fmt.Fprintf(&logs, "%v %+v %#v\n", err, ge, ge)
+	}
+	for _, a := range f.attempts {
+		log.Info("attempt", "attempt", a)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("token leaked:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), secret.Redacted) {
+		t.Fatalf("the echoed token should show as %s", secret.Redacted)
+	}
+}
