@@ -1,0 +1,77 @@
+// Package coldstart is what both functions do once per process, before
+// lambda.Start: read the configuration, log what is wrong with it, read the
+// secrets from SSM under a short timeout, and build the Galxe client.
+// Nothing here stops the process: a failure is logged and answered per
+// invocation (the next one tries the secrets again).
+package coldstart
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/config"
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+)
+
+// Deps are what a handler is built from.
+type Deps struct {
+	Config        config.Config
+	Log           *slog.Logger
+	Metrics       *obs.Metrics
+	Token         *secret.Source
+	WebhookSecret *secret.Source // nil unless wanted
+	Galxe         credentials.Caller // nil when GalxeErr says why
+	GalxeErr      error
+}
+
+// Init builds the dependencies. withWebhookSecret also loads the webhook
+// signing secret (the webhook function with standard-webhooks).
+func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, withWebhookSecret bool) *Deps {
+	d := &Deps{Config: config.FromEnv(getenv), Log: obs.NewLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout)}
+	cfg := d.Config
+	withWebhookSecret = withWebhookSecret && cfg.WebhookAuth == config.AuthStandardWebhooks
+	problems := cfg.Problems
+	if withWebhookSecret {
+		problems = append(problems, cfg.WebhookProblems()...)
+	}
+	for _, p := range problems {
+		d.Log.Error("configuration problem", "problem", p)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, secret.DefaultLoadTimeout)
+	defer cancel()
+	ssm, err := cfg.NewSSM(ctx)
+	if err != nil {
+		d.Log.Error("AWS configuration could not be loaded", "error", err.Error())
+	}
+	d.Token = cfg.TokenSource(ssm)
+	sources := []*secret.Source{d.Token}
+	if withWebhookSecret {
+		d.WebhookSecret = cfg.WebhookSecretSource(ssm)
+		sources = append(sources, d.WebhookSecret)
+	}
+	// Both reads at once: cold start waits for the slower, not the sum.
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Go(func() {
+			if _, err := src.Get(ctx); err != nil {
+				d.Log.Warn("secret not loaded at cold start; the next invocation tries again",
+					"secret", src.What(), "parameter", src.Parameter(), "error", err.Error())
+			}
+		})
+	}
+	wg.Wait()
+
+	client, err := cfg.NewClient(d.Token, d.Metrics.Attempt)
+	if err != nil {
+		d.GalxeErr = err
+		d.Log.Error("Galxe client not configured", "error", err.Error())
+	} else {
+		d.Galxe = client // assigned only when set: a nil *Client would be a non-nil Caller
+	}
+	return d
+}

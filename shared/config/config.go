@@ -1,0 +1,148 @@
+// Package config reads the functions' settings from the environment
+// (DESIGN.md §2) and builds what they share: the token and webhook secret
+// sources and the Galxe client. A missing or wrong setting never stops the
+// process: it is reported in Problems, logged at start, and answered as
+// CONFIGURATION_ERROR by whatever needs it.
+package config
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+)
+
+// Webhook authentication modes.
+const (
+	AuthStandardWebhooks = "standard-webhooks"
+	AuthNone             = "none"
+)
+
+// Defaults of the settings that have one.
+const (
+	DefaultMaxItemsPerRequest = 20000
+)
+
+// Error is a configuration error: a setting is missing or wrong. It names
+// settings, never secret values.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string { return "configuration error: " + strings.Join(e.Problems, "; ") }
+
+// Config is the functions' configuration.
+type Config struct {
+	TokenParameter         string
+	token                  string // GALXE_ACCESS_TOKEN: local runs only
+	Endpoint               string
+	MaxQPS                 float64
+	WebhookAuth            string
+	WebhookSecretParameter string
+	webhookSecret          string
+	MaxItemsPerRequest     int
+
+	// Problems lists every setting that is missing or wrong.
+	Problems []string
+}
+
+// FromEnv reads the configuration with getenv (os.Getenv in main).
+func FromEnv(getenv func(string) string) Config {
+	c := Config{
+		TokenParameter:         strings.TrimSpace(getenv("GALXE_ACCESS_TOKEN_PARAMETER")),
+		token:                  getenv("GALXE_ACCESS_TOKEN"),
+		Endpoint:               strings.TrimSpace(getenv("GALXE_ENDPOINT")),
+		WebhookAuth:            strings.TrimSpace(getenv("WEBHOOK_AUTH")),
+		WebhookSecretParameter: strings.TrimSpace(getenv("WEBHOOK_SECRET_PARAMETER")),
+		webhookSecret:          getenv("WEBHOOK_SECRET"),
+		MaxQPS:                 galxe.DefaultMaxQPS,
+		MaxItemsPerRequest:     DefaultMaxItemsPerRequest,
+	}
+	if c.Endpoint == "" {
+		c.Endpoint = galxe.DefaultEndpoint
+	}
+	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
+		c.Problems = append(c.Problems, "GALXE_ENDPOINT: "+strings.TrimPrefix(err.Error(), "galxe: "))
+	}
+	if c.TokenParameter == "" && c.token == "" {
+		c.Problems = append(c.Problems, "no Galxe token: set GALXE_ACCESS_TOKEN_PARAMETER (or GALXE_ACCESS_TOKEN for local runs)")
+	}
+	if v := strings.TrimSpace(getenv("GALXE_MAX_QPS")); v != "" {
+		q, err := strconv.ParseFloat(v, 64)
+		if err != nil || q <= 0 || q != q {
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_MAX_QPS must be a positive number, not %q", v))
+		} else {
+			c.MaxQPS = q
+		}
+	}
+	switch c.WebhookAuth {
+	case "":
+		c.WebhookAuth = AuthStandardWebhooks
+	case AuthStandardWebhooks, AuthNone:
+	default:
+		c.Problems = append(c.Problems, fmt.Sprintf("WEBHOOK_AUTH must be %q or %q, not %q", AuthStandardWebhooks, AuthNone, c.WebhookAuth))
+	}
+	if v := strings.TrimSpace(getenv("MAX_ITEMS_PER_REQUEST")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			c.Problems = append(c.Problems, fmt.Sprintf("MAX_ITEMS_PER_REQUEST must be a positive integer, not %q", v))
+		} else {
+			c.MaxItemsPerRequest = n
+		}
+	}
+	return c
+}
+
+// WebhookProblems lists what is missing for signed routes, besides Problems.
+func (c Config) WebhookProblems() []string {
+	if c.WebhookAuth == AuthStandardWebhooks && c.WebhookSecretParameter == "" && c.webhookSecret == "" {
+		return []string{"WEBHOOK_AUTH=standard-webhooks needs WEBHOOK_SECRET_PARAMETER (or WEBHOOK_SECRET for local runs)"}
+	}
+	return nil
+}
+
+// NeedsSSM reports whether any secret is kept in Parameter Store.
+func (c Config) NeedsSSM() bool { return c.TokenParameter != "" || c.WebhookSecretParameter != "" }
+
+// TokenSource is where the Galxe token comes from: the parameter when named,
+// else the local value, else nowhere (a permanent configuration error).
+func (c Config) TokenSource(ssm secret.GetParameterAPI) *secret.Source {
+	return source("Galxe access token", c.TokenParameter, c.token, ssm)
+}
+
+// WebhookSecretSource is where the webhook signing secret comes from.
+func (c Config) WebhookSecretSource(ssm secret.GetParameterAPI) *secret.Source {
+	return source("webhook signing secret", c.WebhookSecretParameter, c.webhookSecret, ssm)
+}
+
+func source(what, parameter, local string, ssm secret.GetParameterAPI) *secret.Source {
+	switch {
+	case parameter != "" && ssm != nil:
+		return secret.FromSSM(what, ssm, parameter)
+	case parameter == "" && local != "":
+		return secret.Static(what, local)
+	}
+	return secret.Unconfigured(what)
+}
+
+// NewSSM makes the SSM client when a parameter is configured, nil otherwise
+// (local runs skip loading the AWS configuration altogether).
+func (c Config) NewSSM(ctx context.Context) (secret.GetParameterAPI, error) {
+	if !c.NeedsSSM() {
+		return nil, nil
+	}
+	client, err := secret.NewSSMClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+// NewClient builds the Galxe client, or a configuration error.
+func (c Config) NewClient(token galxe.TokenSource, onAttempt func(galxe.Attempt)) (*galxe.Client, error) {
+	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
+		return nil, &Error{Problems: []string{"GALXE_ENDPOINT: " + err.Error()}}
+	}
+	return galxe.New(galxe.Config{Endpoint: c.Endpoint, Token: token, MaxQPS: c.MaxQPS, OnAttempt: onAttempt})
+}

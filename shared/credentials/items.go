@@ -1,0 +1,82 @@
+// Package credentials validates credential items and pushes them to Galxe in
+// batches: the one path both the webhook route and the scheduled job use.
+package credentials
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Operations on a credential's items.
+const (
+	Append  = "APPEND"
+	Remove  = "REMOVE"
+	Replace = "REPLACE"
+)
+
+// BatchSize is Galxe's documented limit of items per credentialItems call.
+const BatchSize = 500
+
+// MaxItemBytes is the longest item accepted.
+const MaxItemBytes = 256
+
+// Invalid is one rejected item: its index in the request and why.
+type Invalid struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+}
+
+var (
+	evmAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	credID     = regexp.MustCompile(`^[0-9]{1,32}$`)
+)
+
+// ValidOperation reports whether op is APPEND, REMOVE or REPLACE.
+func ValidOperation(op string) bool { return op == Append || op == Remove || op == Replace }
+
+// ValidCredID reports whether id is a credential id: a string of digits.
+func ValidCredID(id string) bool { return credID.MatchString(id) }
+
+// Normalize trims each item, lower-cases EVM addresses, drops duplicates
+// (after normalising, first occurrence kept) and lists every invalid item.
+// Items that are not 0x addresses (emails, other chains' addresses) are kept
+// as they are.
+func Normalize(items []string) (distinct []string, invalid []Invalid) {
+	seen := make(map[string]struct{}, len(items))
+	distinct = make([]string, 0, len(items))
+	for i, raw := range items {
+		it := strings.TrimSpace(raw)
+		if reason := check(it); reason != "" {
+			invalid = append(invalid, Invalid{Index: i, Reason: reason})
+			continue
+		}
+		if strings.HasPrefix(it, "0x") {
+			it = strings.ToLower(it)
+		}
+		if _, dup := seen[it]; dup {
+			continue
+		}
+		seen[it] = struct{}{}
+		distinct = append(distinct, it)
+	}
+	return distinct, invalid
+}
+
+func check(it string) string {
+	switch {
+	case it == "":
+		return "empty"
+	case len(it) > MaxItemBytes:
+		return fmt.Sprintf("longer than %d bytes", MaxItemBytes)
+	case !utf8.ValidString(it):
+		return "not valid UTF-8"
+	case strings.IndexFunc(it, unicode.IsControl) >= 0:
+		return "contains a control character"
+	case strings.HasPrefix(it, "0x") && !evmAddress.MatchString(it):
+		return "starts with 0x but is not a 40-hex-digit EVM address"
+	}
+	return ""
+}

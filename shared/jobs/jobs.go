@@ -1,0 +1,212 @@
+// Package jobs is the scheduled function's logic: it reads a job from an
+// EventBridge Scheduler input, a rule's input or an event's detail, runs it
+// against Galxe, and returns a JSON summary or an error (so Lambda counts
+// the failure and the retry policy or dead-letter queue applies).
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+)
+
+// Job names.
+const (
+	Canary          = "canary"
+	Operation       = "operation"
+	CredentialItems = "credential-items"
+)
+
+// Job is the input of one run.
+type Job struct {
+	Job       string          `json:"job"`
+	CredID    string          `json:"credId,omitempty"`
+	Operation string          `json:"operation,omitempty"`
+	Variables json.RawMessage `json:"variables,omitempty"`
+	AllPages  bool            `json:"allPages,omitempty"`
+	Items     []string        `json:"items,omitempty"`
+}
+
+// Summary is what a successful run returns.
+type Summary struct {
+	Job       string          `json:"job"`
+	OK        bool            `json:"ok"`
+	Calls     int             `json:"calls"`
+	Operation string          `json:"operation,omitempty"`
+	Pages     int             `json:"pages,omitempty"`
+	Items     int             `json:"items,omitempty"`
+	Batches   int             `json:"batches,omitempty"`
+	CredID    string          `json:"credId,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+// Error is a failed run; its message is what Lambda records.
+type Error struct {
+	Job string
+	Err error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("job %s failed: %v", e.Job, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrBadInput is a job that cannot be understood; retrying will not help.
+var ErrBadInput = errors.New("invalid job input")
+
+// Runner runs jobs. Galxe is required unless GalxeErr says why it is missing.
+type Runner struct {
+	Galxe    credentials.Caller
+	GalxeErr error
+	Log      *slog.Logger
+	// PageDelay spaces the pages of an allPages run (Galxe's guides leave
+	// 100 to 500 ms between pages).
+	PageDelay time.Duration
+	// MaxPages bounds an allPages run.
+	MaxPages int
+
+	warm atomic.Bool
+}
+
+// DefaultPageDelay and DefaultMaxPages apply when the Runner's are zero.
+const (
+	DefaultPageDelay = 100 * time.Millisecond
+	DefaultMaxPages  = 10000
+)
+
+// Parse reads a job from the event: a job object, or an EventBridge event
+// whose detail is one; a scheduled event with an empty detail is the canary.
+func Parse(raw []byte) (Job, error) {
+	var probe struct {
+		Job        *string         `json:"job"`
+		DetailType *string         `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return Job{}, fmt.Errorf("%w: not a JSON object: %v", ErrBadInput, err)
+	}
+	body := raw
+	if probe.Job == nil {
+		if probe.DetailType == nil {
+			return Job{}, fmt.Errorf("%w: want {\"job\":…} or an EventBridge event", ErrBadInput)
+		}
+		d := bytes.TrimSpace(probe.Detail)
+		if len(d) == 0 || bytes.Equal(d, []byte("null")) || bytes.Equal(d, []byte("{}")) {
+			return Job{Job: Canary}, nil
+		}
+		body = d
+	}
+	var j Job
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return Job{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	switch j.Job {
+	case Canary:
+		if j.CredID != "" && !credentials.ValidCredID(j.CredID) {
+			return Job{}, fmt.Errorf("%w: credId must be digits", ErrBadInput)
+		}
+	case Operation:
+		if _, err := galxe.LookupOperation(j.Operation); err != nil {
+			return Job{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		if v := bytes.TrimSpace(j.Variables); len(v) > 0 && v[0] != '{' && !bytes.Equal(v, []byte("null")) {
+			return Job{}, fmt.Errorf("%w: variables must be an object", ErrBadInput)
+		}
+		if j.AllPages && pagers[j.Operation] == nil {
+			return Job{}, fmt.Errorf("%w: %s has no pages", ErrBadInput, j.Operation)
+		}
+	case CredentialItems:
+		if !credentials.ValidCredID(j.CredID) {
+			return Job{}, fmt.Errorf("%w: credId must be digits", ErrBadInput)
+		}
+		if !credentials.ValidOperation(j.Operation) {
+			return Job{}, fmt.Errorf("%w: operation must be APPEND, REMOVE or REPLACE", ErrBadInput)
+		}
+		if len(j.Items) == 0 {
+			return Job{}, fmt.Errorf("%w: items must be a non-empty array", ErrBadInput)
+		}
+	default:
+		return Job{}, fmt.Errorf("%w: unknown job %q (canary, operation, credential-items)", ErrBadInput, j.Job)
+	}
+	return j, nil
+}
+
+// Invoke is the Lambda entry point.
+func (r *Runner) Invoke(ctx context.Context, event json.RawMessage) (*Summary, error) {
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cold := !r.warm.Swap(true)
+	start := time.Now()
+	job, err := Parse(event)
+	if err == nil {
+		var sum *Summary
+		sum, err = r.Run(ctx, job)
+		if err == nil {
+			log.InfoContext(ctx, "job done", "job", job.Job, "operation", job.Operation, "calls", sum.Calls,
+				"pages", sum.Pages, "items", sum.Items, "duration_ms", time.Since(start).Milliseconds(), "cold_start", cold)
+			return sum, nil
+		}
+	}
+	attrs := []any{"job", job.Job, "operation", job.Operation, "error", err.Error(),
+		"duration_ms", time.Since(start).Milliseconds(), "cold_start", cold}
+	var gerr *galxe.Error
+	if errors.As(err, &gerr) {
+		attrs = append(attrs, "code", gerr.Code, "category", gerr.Category, "galxe_request_id", gerr.RequestID, "attempts", gerr.Attempts)
+	}
+	log.ErrorContext(ctx, "job failed", attrs...)
+	return nil, &Error{Job: job.Job, Err: err}
+}
+
+// Run runs one job.
+func (r *Runner) Run(ctx context.Context, j Job) (*Summary, error) {
+	if r.Galxe == nil {
+		if r.GalxeErr != nil {
+			return nil, r.GalxeErr
+		}
+		return nil, errors.New("no Galxe client")
+	}
+	switch j.Job {
+	case Canary:
+		return r.canary(ctx, j)
+	case Operation:
+		return r.operation(ctx, j)
+	case CredentialItems:
+		items, invalid := credentials.Normalize(j.Items)
+		if len(invalid) > 0 {
+			return nil, fmt.Errorf("%w: %d invalid items, first at index %d: %s", ErrBadInput, len(invalid), invalid[0].Index, invalid[0].Reason)
+		}
+		s, err := credentials.Push(ctx, r.Galxe, j.CredID, j.Operation, items)
+		if err != nil {
+			return nil, err
+		}
+		return &Summary{Job: j.Job, OK: true, Calls: s.Batches, CredID: s.CredID, Operation: s.Operation,
+			Items: s.Items, Batches: s.Batches}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown job %q", ErrBadInput, j.Job)
+}
+
+func (r *Runner) canary(ctx context.Context, j Job) (*Summary, error) {
+	if _, err := r.Galxe.Do(ctx, "health", nil); err != nil {
+		return nil, err
+	}
+	sum := &Summary{Job: Canary, OK: true, Calls: 1}
+	if j.CredID != "" {
+		res, err := r.Galxe.Do(ctx, "credential", map[string]string{"id": j.CredID})
+		if err != nil {
+			return nil, err
+		}
+		sum.Calls++
+		sum.CredID, sum.Data = j.CredID, res.Data
+	}
+	return sum, nil
+}

@@ -1,0 +1,74 @@
+package obs
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+)
+
+// Namespace is the CloudWatch namespace of the functions' metrics.
+const Namespace = "GalxeLambda"
+
+// Metrics writes one Embedded Metric Format line per request to Galxe:
+// GalxeRequests, GalxeRetries, GalxeRateLimited, GalxeLatency (ms) and, on
+// failure, GalxeErrors with the Category dimension. CloudWatch Logs turns
+// the lines into metrics; nothing is sent from the function.
+type Metrics struct {
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+}
+
+// NewMetrics writes to w (stdout in Lambda).
+func NewMetrics(w io.Writer) *Metrics { return &Metrics{w: w, now: time.Now} }
+
+type metricDef struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type directive struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []metricDef `json:"Metrics"`
+}
+
+// Attempt records one request to Galxe; it fits galxe.Config.OnAttempt.
+func (m *Metrics) Attempt(a galxe.Attempt) {
+	line := map[string]any{
+		"Operation":     a.Operation,
+		"GalxeRequests": 1,
+		"GalxeLatency":  float64(a.Latency.Microseconds()) / 1000,
+	}
+	defs := []metricDef{{"GalxeRequests", "Count"}, {"GalxeLatency", "Milliseconds"}}
+	if a.Number > 1 {
+		line["GalxeRetries"] = 1
+		defs = append(defs, metricDef{"GalxeRetries", "Count"})
+	}
+	directives := []directive{{Namespace: Namespace, Dimensions: [][]string{{}}, Metrics: defs}}
+	if a.Err != nil {
+		line["Category"] = string(a.Err.Category)
+		line["Code"] = a.Err.Code
+		line["GalxeErrors"] = 1
+		directives = append(directives, directive{Namespace: Namespace, Dimensions: [][]string{{"Category"}},
+			Metrics: []metricDef{{"GalxeErrors", "Count"}}})
+		if a.Err.Category == galxe.CategoryRateLimit {
+			line["GalxeRateLimited"] = 1
+			directives[0].Metrics = append(directives[0].Metrics, metricDef{"GalxeRateLimited", "Count"})
+		}
+		if a.Err.RequestID != "" {
+			line["GalxeRequestId"] = a.Err.RequestID
+		}
+	}
+	line["_aws"] = map[string]any{"Timestamp": m.now().UnixMilli(), "CloudWatchMetrics": directives}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	_, _ = m.w.Write(append(b, '\n'))
+	m.mu.Unlock()
+}

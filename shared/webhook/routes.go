@@ -1,0 +1,114 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+)
+
+// itemsBody is POST /credentials/{credId}/items.
+type itemsBody struct {
+	Operation string   `json:"operation"`
+	Items     []string `json:"items"`
+}
+
+// operationBody is POST /operations/{name}.
+type operationBody struct {
+	Variables json.RawMessage `json:"variables"`
+}
+
+// decode reads a JSON object strictly: unknown fields, wrong types and
+// trailing data are the caller's mistakes, said plainly.
+func decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return badRequest(fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value), nil)
+		default:
+			return badRequest("the body is not valid JSON: "+err.Error(), nil)
+		}
+	}
+	if dec.More() {
+		return badRequest("the body has data after its JSON object", nil)
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return goKind
+}
+
+func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (any, error) {
+	if !credentials.ValidCredID(credID) {
+		return nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", credID), nil)
+	}
+	var in itemsBody
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if !credentials.ValidOperation(in.Operation) {
+		return nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", in.Operation), nil)
+	}
+	if len(in.Items) == 0 {
+		return nil, badRequest("items must be a non-empty array of strings", nil)
+	}
+	if len(in.Items) > h.maxItems {
+		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+			Message: fmt.Sprintf("%d items; the limit is %d a request", len(in.Items), h.maxItems)}
+	}
+	items, invalid := credentials.Normalize(in.Items)
+	if len(invalid) > 0 {
+		return nil, badRequest(fmt.Sprintf("%d invalid items", len(invalid)), map[string]any{"invalid": invalid})
+	}
+	if in.Operation == credentials.Replace && len(items) > credentials.BatchSize {
+		return nil, credentials.ErrReplaceTooLarge
+	}
+	if h.galxe == nil {
+		return nil, h.galxeErr
+	}
+	return credentials.Push(ctx, h.galxe, credID, in.Operation, items)
+}
+
+func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (any, error) {
+	if _, err := galxe.LookupOperation(name); err != nil {
+		return nil, err
+	}
+	var in operationBody
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decode(body, &in); err != nil {
+			return nil, err
+		}
+	}
+	var vars any
+	if v := bytes.TrimSpace(in.Variables); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+		if v[0] != '{' {
+			return nil, badRequest(`"variables" must be an object`, nil)
+		}
+		vars = in.Variables
+	}
+	if h.galxe == nil {
+		return nil, h.galxeErr
+	}
+	res, err := h.galxe.Do(ctx, name, vars)
+	if err != nil {
+		return nil, err
+	}
+	return res.Data, nil
+}

@@ -1,0 +1,146 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
+	"github.com/galxe-lambda/galxe-lambda/shared/config"
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+)
+
+// The function's own codes and categories (DESIGN.md §6).
+const (
+	CodeInvalidRequest     = "INVALID_REQUEST"
+	CodeUnknownOperation   = "UNKNOWN_OPERATION"
+	CodeUnauthenticated    = "UNAUTHENTICATED"
+	CodeRouteNotFound      = "ROUTE_NOT_FOUND"
+	CodeMethodNotAllowed   = "METHOD_NOT_ALLOWED"
+	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
+	CodeTokenUnavailable   = "TOKEN_UNAVAILABLE"
+	CodeConfigurationError = "CONFIGURATION_ERROR"
+
+	CategoryRequest       = "REQUEST"
+	CategoryUpstream      = "UPSTREAM"
+	CategoryConfiguration = "CONFIGURATION"
+)
+
+// RequestError is a problem with the caller's request: 400, 401, 404, 405
+// or 413, said in words the caller can act on.
+type RequestError struct {
+	Status  int
+	Code    string
+	Message string
+	Details any
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+func badRequest(msg string, details any) *RequestError {
+	return &RequestError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg, Details: details}
+}
+
+// errorBody is the contract's error body.
+type errorBody struct {
+	Error errorFields `json:"error"`
+}
+
+type errorFields struct {
+	Code              string                `json:"code"`
+	Category          string                `json:"category"`
+	Message           string                `json:"message"`
+	RequestID         string                `json:"request_id"`
+	GalxeRequestID    string                `json:"galxe_request_id,omitempty"`
+	RetryAfterSeconds int                   `json:"retry_after_seconds,omitempty"`
+	Details           any                   `json:"details,omitempty"`
+	Progress          *credentials.Progress `json:"progress,omitempty"`
+}
+
+// Default Retry-After values where the upstream gave none.
+const (
+	defaultRetryAfter      = time.Second     // throttling, outages
+	tokenUnavailableAfter  = 5 * time.Second // SSM should recover by then
+	galxeStatusUnavailable = http.StatusServiceUnavailable
+)
+
+// statusFor is the mapping of DESIGN.md §6 from Galxe's categories.
+var statusFor = map[galxe.Category]int{
+	galxe.CategoryValidation:     http.StatusBadRequest,
+	galxe.CategoryNotFound:       http.StatusNotFound,
+	galxe.CategoryAuthorization:  http.StatusForbidden,
+	galxe.CategoryRateLimit:      http.StatusTooManyRequests,
+	galxe.CategoryAuthentication: http.StatusBadGateway, // our token is bad: the caller cannot fix it
+	galxe.CategoryInternal:       http.StatusBadGateway,
+	galxe.CategoryUnavailable:    galxeStatusUnavailable,
+	galxe.CategoryUpstream:       http.StatusBadGateway,
+}
+
+// ErrorResponse maps any failure to its status and body. This is the one
+// place an outcome becomes an HTTP status.
+func ErrorResponse(err error, requestID string) apigw.Response {
+	f := errorFields{RequestID: requestID}
+	var (
+		status     int
+		retryAfter time.Duration
+		reqErr     *RequestError
+		gerr       *galxe.Error
+		serr       *secret.Error
+		perr       *credentials.PushError
+		cerr       *config.Error
+	)
+	if errors.As(err, &perr) {
+		f.Progress = &perr.Progress
+	}
+	switch {
+	case errors.As(err, &reqErr):
+		status, f.Code, f.Category, f.Message, f.Details = reqErr.Status, reqErr.Code, CategoryRequest, reqErr.Message, reqErr.Details
+	case errors.Is(err, galxe.ErrUnknownOperation):
+		status, f.Code, f.Category, f.Message = http.StatusBadRequest, CodeUnknownOperation, CategoryRequest, err.Error()
+		f.Details = map[string]any{"operations": galxe.OperationNames()}
+	case errors.Is(err, credentials.ErrReplaceTooLarge):
+		status, f.Code, f.Category, f.Message = http.StatusBadRequest, CodeInvalidRequest, CategoryRequest, err.Error()
+	case errors.As(err, &gerr):
+		status = statusFor[gerr.Category]
+		f.Code, f.Category, f.Message, f.GalxeRequestID = gerr.Code, string(gerr.Category), gerr.Message, gerr.RequestID
+		if len(gerr.Details) > 0 && json.Valid(gerr.Details) {
+			f.Details = json.RawMessage(gerr.Details)
+		}
+		switch {
+		case gerr.Code == galxe.CodeUpstreamTimeout:
+			status = http.StatusGatewayTimeout
+		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+			retryAfter = max(gerr.RetryAfter, defaultRetryAfter)
+		}
+	case errors.As(err, &cerr):
+		status, f.Code, f.Category, f.Message = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration, cerr.Error()
+	case errors.As(err, &serr):
+		f.Message = serr.Error()
+		if serr.Permanent {
+			status, f.Code, f.Category = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration
+		} else {
+			status, f.Code, f.Category = http.StatusServiceUnavailable, CodeTokenUnavailable, CategoryUpstream
+			retryAfter = tokenUnavailableAfter
+		}
+	default:
+		// Nothing should reach here; if something does, it is still an
+		// answer from the table, not an opaque Lambda error.
+		status, f.Code, f.Category, f.Message = http.StatusBadGateway, galxe.CodeUpstreamError, CategoryUpstream, "unexpected failure"
+	}
+	if f.Message == "" {
+		f.Message = http.StatusText(status)
+	}
+	var header map[string]string
+	if retryAfter > 0 {
+		f.RetryAfterSeconds = int(math.Ceil(retryAfter.Seconds()))
+		header = map[string]string{"Retry-After": strconv.Itoa(f.RetryAfterSeconds)}
+	}
+	resp := apigw.JSON(status, errorBody{Error: f})
+	resp.Header = header
+	return resp
+}

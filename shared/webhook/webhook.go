@@ -1,0 +1,244 @@
+// Package webhook is the webhook function's logic: it takes an API Gateway
+// event of either payload version, routes it, checks its Standard Webhooks
+// signature, validates the body, calls Galxe, and answers with a response
+// from the contract's table (status.go). It never returns a Go error to
+// API Gateway.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
+	"github.com/galxe-lambda/galxe-lambda/shared/config"
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// MaxBodyBytes is the largest request body accepted (after base64 decoding).
+const MaxBodyBytes = 5 << 20
+
+// Handler serves the webhook routes. Build it with New.
+type Handler struct {
+	galxe    credentials.Caller // nil when the configuration cannot make a client
+	galxeErr error              // why galxe is nil
+	auth     string
+	secret   *secret.Source
+	maxItems int
+	problems []string // configuration problems, for /health
+	log      *slog.Logger
+	cold     atomic.Bool
+
+	verifierMu sync.Mutex
+	verifier   *standardwebhooks.Webhook
+	verifierOf secret.Value
+}
+
+// Options are a Handler's dependencies.
+type Options struct {
+	Config        config.Config
+	Galxe         credentials.Caller // nil: GalxeErr says why
+	GalxeErr      error
+	WebhookSecret *secret.Source
+	Log           *slog.Logger
+}
+
+// New makes a handler.
+func New(o Options) *Handler {
+	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
+		maxItems: o.Config.MaxItemsPerRequest, log: o.Log}
+	h.problems = append(append(h.problems, o.Config.Problems...), o.Config.WebhookProblems()...)
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxItems <= 0 {
+		h.maxItems = config.DefaultMaxItemsPerRequest
+	}
+	if h.galxe == nil && h.galxeErr == nil {
+		h.galxeErr = &config.Error{Problems: []string{"no Galxe client"}}
+	}
+	h.cold.Store(true)
+	return h
+}
+
+// Invoke is the Lambda entry point: an API Gateway event in, a response
+// of the same payload version out, and never an error.
+func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error) {
+	start := time.Now()
+	req, err := apigw.Parse(event)
+	if req == nil {
+		// Not API Gateway at all: answer in the 2.0 shape, which API
+		// Gateway never sees, so the invoker reads a clear 400.
+		resp := ErrorResponse(badRequest("the event is not an API Gateway proxy event (payload 1.0 or 2.0)", nil), "")
+		h.log.WarnContext(ctx, "rejected event", "status", resp.Status, "cold_start", h.cold.Swap(false))
+		return resp.For(apigw.V2), nil
+	}
+	var resp apigw.Response
+	if err != nil {
+		resp = ErrorResponse(badRequest(err.Error(), nil), req.RequestID)
+	} else {
+		resp = h.Serve(ctx, req)
+	}
+	h.logOutcome(ctx, req, resp, time.Since(start))
+	return resp.For(req.Version), nil
+}
+
+func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, resp apigw.Response, took time.Duration) {
+	attrs := []any{"method", req.Method, "path", req.Path, "status", resp.Status,
+		"duration_ms", took.Milliseconds(), "api_request_id", req.RequestID}
+	if h.cold.Swap(false) {
+		attrs = append(attrs, "cold_start", true)
+	}
+	level := slog.LevelInfo
+	if resp.Status >= 400 {
+		var body errorBody
+		if json.Unmarshal(resp.Body, &body) == nil {
+			attrs = append(attrs, "code", body.Error.Code, "category", body.Error.Category)
+			if body.Error.GalxeRequestID != "" {
+				attrs = append(attrs, "galxe_request_id", body.Error.GalxeRequestID)
+			}
+		}
+		if resp.Status >= 500 {
+			level = slog.LevelError
+		} else {
+			level = slog.LevelWarn
+		}
+	}
+	h.log.Log(ctx, level, "request", attrs...)
+}
+
+// route is a matched route: its name and path parameter.
+type route struct {
+	name  string // "health", "items", "operation"
+	param string // credId or operation name
+}
+
+// match finds the route for a path; a wrong method is 405, no match 404.
+func match(method, path string) (route, error) {
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var r route
+	want := http.MethodPost
+	switch {
+	case len(parts) == 1 && parts[0] == "health":
+		r, want = route{name: "health"}, http.MethodGet
+	case len(parts) == 3 && parts[0] == "credentials" && parts[2] == "items" && parts[1] != "":
+		r = route{name: "items", param: parts[1]}
+	case len(parts) == 2 && parts[0] == "operations" && parts[1] != "":
+		r = route{name: "operation", param: parts[1]}
+	default:
+		return route{}, &RequestError{Status: http.StatusNotFound, Code: CodeRouteNotFound,
+			Message: fmt.Sprintf("no route for %s %s", method, path)}
+	}
+	if method != want {
+		return route{}, &RequestError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: fmt.Sprintf("%s takes %s, not %s", path, want, method)}
+	}
+	return r, nil
+}
+
+// Serve answers one request. Routing comes first (an unknown route is 404,
+// signed or not), then the size limit, then the signature, then the route.
+func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response {
+	r, err := match(req.Method, req.Path)
+	if err != nil {
+		return ErrorResponse(err, req.RequestID)
+	}
+	if r.name == "health" {
+		return h.health()
+	}
+	if len(req.Body) > MaxBodyBytes {
+		return ErrorResponse(&RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", len(req.Body), MaxBodyBytes)}, req.RequestID)
+	}
+	if err := h.authenticate(ctx, req); err != nil {
+		return ErrorResponse(err, req.RequestID)
+	}
+	var data any
+	switch r.name {
+	case "items":
+		data, err = h.pushItems(ctx, r.param, req.Body)
+	case "operation":
+		data, err = h.runOperation(ctx, r.param, req.Body)
+	}
+	if err != nil {
+		return ErrorResponse(err, req.RequestID)
+	}
+	return apigw.JSON(http.StatusOK, map[string]any{"data": data})
+}
+
+func (h *Handler) health() apigw.Response {
+	if len(h.problems) > 0 {
+		return apigw.JSON(http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": strings.Join(h.problems, "; ")})
+	}
+	return apigw.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// authenticate checks the Standard Webhooks signature over the decoded
+// body; the library compares in constant time and refuses stale timestamps.
+func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
+	if h.auth == config.AuthNone {
+		return nil
+	}
+	if h.auth != config.AuthStandardWebhooks {
+		return &config.Error{Problems: []string{"WEBHOOK_AUTH is not a known mode"}}
+	}
+	wh, err := h.verifierFor(ctx)
+	if err != nil {
+		return err
+	}
+	if err := wh.Verify(req.Body, req.Header); err != nil {
+		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
+	}
+	return nil
+}
+
+// signatureProblem says what was wrong without repeating the library's
+// wrapping.
+func signatureProblem(err error) string {
+	switch {
+	case errors.Is(err, standardwebhooks.ErrRequiredHeaders):
+		return "missing webhook-id, webhook-timestamp or webhook-signature header"
+	case errors.Is(err, standardwebhooks.ErrInvalidHeaders):
+		return "the webhook-timestamp header is not a Unix time"
+	case errors.Is(err, standardwebhooks.ErrMessageTooOld), errors.Is(err, standardwebhooks.ErrMessageTooNew):
+		return "the webhook-timestamp is more than 5 minutes from now"
+	}
+	return "the webhook signature does not match"
+}
+
+// verifierFor returns the Standard Webhooks verifier for the current
+// secret, made once per secret value.
+func (h *Handler) verifierFor(ctx context.Context) (*standardwebhooks.Webhook, error) {
+	if h.secret == nil {
+		return nil, &config.Error{Problems: []string{"no webhook signing secret configured"}}
+	}
+	sec, err := h.secret.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.verifierMu.Lock()
+	defer h.verifierMu.Unlock()
+	if h.verifier != nil && h.verifierOf.Equal(sec) {
+		return h.verifier, nil
+	}
+	wh, err := standardwebhooks.NewWebhook(sec.Reveal())
+	if err != nil || len(bytes.TrimSpace([]byte(sec.Reveal()))) == 0 {
+		// The library's error names only a byte offset, but say nothing of the value at all.
+		return nil, &config.Error{Problems: []string{"the webhook signing secret is not a whsec_ base64 secret"}}
+	}
+	h.verifier, h.verifierOf = wh, sec
+	return wh, nil
+}
