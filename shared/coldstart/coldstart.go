@@ -23,7 +23,7 @@ type Deps struct {
 	Log           *slog.Logger
 	Metrics       *obs.Metrics
 	Token         *secret.Source
-	WebhookSecret *secret.Source // nil unless wanted
+	WebhookSecret *secret.Source     // nil unless wanted
 	Galxe         credentials.Caller // nil when GalxeErr says why
 	GalxeErr      error
 }
