@@ -6,7 +6,9 @@ BIN     := bin
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all test lint vet staticcheck fmt-check tools
+FUNCTIONS := webhook scheduled
+
+.PHONY: all build test lint vet staticcheck fmt-check tools build-WebhookFunction build-ScheduledFunction
 
 all: lint test
 
@@ -15,6 +17,21 @@ tools: $(BIN)/aws-lambda-rie
 
 $(BIN)/aws-lambda-rie: tools/go.mod tools/go.sum
 	$(GO) build $(TOOLS) -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+
+## build: both functions as deployed, in bin/<function>/bootstrap
+build: $(foreach f,$(FUNCTIONS),$(BIN)/$(f)/bootstrap)
+
+$(BIN)/%/bootstrap: FORCE
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/$*
+
+## build-<LogicalId>: what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR set
+build-WebhookFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhook
+
+build-ScheduledFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/scheduled
+
+FORCE:
 
 ## test: every test, the race detector on the packages with concurrency
 test:
