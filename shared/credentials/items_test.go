@@ -19,7 +19,7 @@ func TestNormalize(t *testing.T) {
 		strings.Repeat("a", 257),                       // too long
 		"new\nline",                                    // control character
 		"\xff\xfe",                                     // not UTF-8
-		"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",   // another chain: kept
+		"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", // another chain: kept
 	}
 	got, invalid := Normalize(in)
 	want := []string{"0xabcdefabcdef0123456789abcdef0123456789ab", "Alice@Example.com", "alice@example.com",

@@ -84,7 +84,9 @@ func TestLoggerJSONWithRequestID(t *testing.T) {
 		t.Fatalf("%v", line)
 	}
 	out.Reset()
-	text := NewLogger(&out, func(k string) string { return map[string]string{"AWS_LAMBDA_LOG_FORMAT": "TEXT", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"}[k] })
+	text := NewLogger(&out, func(k string) string {
+		return map[string]string{"AWS_LAMBDA_LOG_FORMAT": "TEXT", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"}[k]
+	})
 	text.DebugContext(ctx, "shown")
 	if !bytes.Contains(out.Bytes(), []byte("message=shown")) || !bytes.Contains(out.Bytes(), []byte("requestId=rid-1")) {
 		t.Fatalf("text: %s", out.String())
