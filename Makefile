@@ -8,7 +8,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 FUNCTIONS := webhook scheduled
 
-.PHONY: all build test lint vet staticcheck fmt-check tools build-WebhookFunction build-ScheduledFunction
+.PHONY: all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
 
 all: lint test
 
@@ -33,8 +33,16 @@ build-ScheduledFunction:
 
 FORCE:
 
-## test: every test, the race detector on the packages with concurrency
-test:
+## demo: the whole system on this machine (stand-ins + emulator), every sample event answered
+demo: tools
+	$(GO) run ./cmd/devstack -rie $(BIN)/aws-lambda-rie
+
+## up: the same stack left running; `make up REAL=1` uses the real Galxe with GALXE_ACCESS_TOKEN
+up: tools
+	$(GO) run ./cmd/devstack -rie $(BIN)/aws-lambda-rie -up $(if $(REAL),-real)
+
+## test: every test, with the race detector; the end-to-end tests run the built functions under the emulator
+test: tools
 	$(GO) test -count=1 -race ./...
 
 fmt-check:

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// The parameter names the stack stores the secrets under, as deployed.
+const (
+	TokenParameter  = "galxe-lambda/access-token"
+	SecretParameter = "galxe-lambda/webhook-secret"
+)
+
+// Functions are the project's functions, by short name.
+var Functions = []string{"webhook", "scheduled"}
+
+// Options configure a Stack.
+type Options struct {
+	// Bootstraps are the built functions, by short name (BuildFunctions).
+	Bootstraps map[string]string
+	// RIE is the aws-lambda-rie binary.
+	RIE string
+	// Timeouts are the functions' timeouts in seconds (AWS_LAMBDA_FUNCTION_TIMEOUT).
+	Timeouts map[string]int
+	// Galxe configures the stand-in; ignored with RealEndpoint.
+	Galxe galxetest.Options
+	// RealEndpoint, with RealToken, points the functions at the real Galxe
+	// instead of the stand-in; the token still travels through SSM.
+	RealEndpoint, RealToken string
+	// Env adds or overrides variables, by function.
+	Env map[string]map[string]string
+}
+
+// Stack is the whole system on loopback: the Galxe and SSM stand-ins and
+// each function under the emulator.
+type Stack struct {
+	Galxe         *galxetest.Server // nil against the real Galxe
+	SSM           *ssmtest.Server
+	Endpoint      string
+	Token         string // the Galxe token the functions read from SSM
+	WebhookSecret string
+	Functions     map[string]*Emulated
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Start brings the stack up. On error, whatever started is stopped.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	s = &Stack{SSM: ssmtest.NewServer(), Functions: map[string]*Emulated{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	secretKey := make([]byte, 24)
+	_, _ = rand.Read(secretKey)
+	s.WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(secretKey)
+	if o.RealEndpoint != "" {
+		if o.RealToken == "" {
+			return nil, errors.New("the real endpoint needs GALXE_ACCESS_TOKEN in the environment")
+		}
+		s.Endpoint, s.Token = o.RealEndpoint, o.RealToken
+	} else {
+		s.Token = "devstack_" + randomHex(16)
+		gopts := o.Galxe
+		gopts.Tokens = append([]string{s.Token}, gopts.Tokens...)
+		s.Galxe = galxetest.NewServer(gopts)
+		s.Endpoint = s.Galxe.URL
+	}
+	s.SSM.PutSecure(TokenParameter, s.Token)
+	s.SSM.PutSecure(SecretParameter, s.WebhookSecret)
+
+	for _, fn := range Functions {
+		bootstrap := o.Bootstraps[fn]
+		if bootstrap == "" {
+			return nil, fmt.Errorf("no bootstrap for %s", fn)
+		}
+		timeout := o.Timeouts[fn]
+		if timeout == 0 {
+			timeout = map[string]int{"webhook": 25, "scheduled": 120}[fn]
+		}
+		vars := map[string]string{
+			"PATH":                            os.Getenv("PATH"),
+			"HOME":                            os.TempDir(),
+			"AWS_LAMBDA_FUNCTION_NAME":        fn,
+			"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(timeout),
+			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+			"AWS_LAMBDA_LOG_FORMAT":           "JSON",
+			"AWS_REGION":                      "us-east-1",
+			"AWS_ACCESS_KEY_ID":               "AKIDDEVSTACK",
+			"AWS_SECRET_ACCESS_KEY":           "devstack-not-a-real-key",
+			"AWS_CONFIG_FILE":                 "/dev/null",
+			"AWS_SHARED_CREDENTIALS_FILE":     "/dev/null",
+			"AWS_EC2_METADATA_DISABLED":       "true",
+			"AWS_ENDPOINT_URL_SSM":            s.SSM.URL,
+			"GALXE_ACCESS_TOKEN_PARAMETER":    TokenParameter,
+			"GALXE_ENDPOINT":                  s.Endpoint,
+		}
+		if fn == "webhook" {
+			vars["WEBHOOK_AUTH"] = "standard-webhooks"
+			vars["WEBHOOK_SECRET_PARAMETER"] = SecretParameter
+		}
+		for k, v := range o.Env[fn] {
+			vars[k] = v
+		}
+		env := make([]string, 0, len(vars))
+		for k, v := range vars {
+			env = append(env, k+"="+v)
+		}
+		e, err := startEmulated(ctx, fn, o.RIE, bootstrap, env)
+		if err != nil {
+			return nil, err
+		}
+		s.Functions[fn] = e
+	}
+	return s, nil
+}
+
+// Close stops everything the stack started.
+func (s *Stack) Close() {
+	if s == nil {
+		return
+	}
+	for _, e := range s.Functions {
+		e.Stop()
+	}
+	if s.Galxe != nil {
+		s.Galxe.Close()
+	}
+	if s.SSM != nil {
+		s.SSM.Close()
+	}
+}
+
+// Sign adds Standard Webhooks headers, signed now with the stack's secret,
+// to an API Gateway event of either payload version.
+func (s *Stack) Sign(event []byte) ([]byte, error) {
+	return SignEvent(event, s.WebhookSecret, "msg_"+randomHex(8), time.Now())
+}
+
+// SignEvent signs an API Gateway event's (decoded) body and adds the headers.
+func SignEvent(event []byte, secret, id string, at time.Time) ([]byte, error) {
+	var ev map[string]any
+	if err := json.Unmarshal(event, &ev); err != nil {
+		return nil, err
+	}
+	body, _ := ev["body"].(string)
+	raw := []byte(body)
+	if b64, _ := ev["isBase64Encoded"].(bool); b64 {
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
+			return nil, err
+		}
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := wh.Sign(id, at, raw)
+	if err != nil {
+		return nil, err
+	}
+	add := map[string]string{"webhook-id": id, "webhook-timestamp": strconv.FormatInt(at.Unix(), 10), "webhook-signature": sig}
+	headers, _ := ev["headers"].(map[string]any)
+	if headers == nil {
+		headers = map[string]any{}
+	}
+	for k, v := range add {
+		headers[k] = v
+	}
+	ev["headers"] = headers
+	if mv, ok := ev["multiValueHeaders"].(map[string]any); ok {
+		for k, v := range add {
+			mv[k] = []string{v}
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err = enc.Encode(ev)
+	return buf.Bytes(), err
+}
+
+// BuildFunctions builds each function for this machine, as Lambda runs it
+// (static, no RPC shim), into dir; it returns the bootstrap paths.
+func BuildFunctions(ctx context.Context, root, dir string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, fn := range Functions {
+		path := filepath.Join(dir, fn, "bootstrap")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", path, "./functions/"+fn)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", fn, err, b)
+		}
+		out[fn] = path
+	}
+	return out, nil
+}
+
+// BuildRIE builds the emulator from its Go module, at the version pinned
+// in tools/go.mod, unless path already exists.
+func BuildRIE(ctx context.Context, root, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-modfile=tools/go.mod", "-o", path,
+		"github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building aws-lambda-rie: %v\n%s", err, b)
+	}
+	return nil
+}
