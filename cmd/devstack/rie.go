@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -183,5 +182,3 @@ func logLines(s string) []string {
 	}
 	return out
 }
-
-var errStopped = errors.New("stack stopped")
