@@ -9,8 +9,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
@@ -31,7 +33,7 @@ type Deps struct {
 // Init builds the dependencies. withWebhookSecret also loads the webhook
 // signing secret (the webhook function with standard-webhooks).
 func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, withWebhookSecret bool) *Deps {
-	d := &Deps{Config: config.FromEnv(getenv), Log: obs.NewLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout)}
+	d := &Deps{Config: config.FromEnv(getenv), Log: newLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout)}
 	cfg := d.Config
 	withWebhookSecret = withWebhookSecret && cfg.WebhookAuth == config.AuthStandardWebhooks
 	problems := cfg.Problems
@@ -74,4 +76,14 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 		d.Galxe = client // assigned only when set: a nil *Client would be a non-nil Caller
 	}
 	return d
+}
+
+// newLogger uses aws-lambda-go's own handler where Lambda configured the log
+// format (it reads the variables itself and writes to stdout), and the same
+// behaviour with JSON as the default everywhere else.
+func newLogger(stdout io.Writer, getenv func(string) string) *slog.Logger {
+	if f, ok := stdout.(*os.File); ok && f == os.Stdout && getenv("AWS_LAMBDA_LOG_FORMAT") != "" {
+		return lambdacontext.NewLogger()
+	}
+	return obs.NewLogger(stdout, getenv)
 }

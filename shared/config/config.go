@@ -140,7 +140,7 @@ func (c Config) NewSSM(ctx context.Context) (secret.GetParameterAPI, error) {
 }
 
 // NewClient builds the Galxe client, or a configuration error.
-func (c Config) NewClient(token galxe.TokenSource, onAttempt func(galxe.Attempt)) (*galxe.Client, error) {
+func (c Config) NewClient(token galxe.TokenSource, onAttempt func(context.Context, galxe.Attempt)) (*galxe.Client, error) {
 	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
 		return nil, &Error{Problems: []string{"GALXE_ENDPOINT: " + err.Error()}}
 	}

@@ -59,7 +59,7 @@ type Config struct {
 	BaseBackoff    time.Duration // 0: DefaultBaseBackoff
 	MaxBackoff     time.Duration // 0: DefaultMaxBackoff
 	HTTPClient     *http.Client  // nil: a client with sane transport timeouts
-	OnAttempt      func(Attempt) // called after every request; may be nil
+	OnAttempt      func(context.Context, Attempt) // called after every request, with the caller's context; may be nil
 }
 
 // Client calls Galxe. It is safe for concurrent use; all its calls share one
@@ -263,7 +263,7 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, tok
 	start := c.now()
 	data, gerr := c.exchange(actx, body, token)
 	if c.cfg.OnAttempt != nil {
-		c.cfg.OnAttempt(Attempt{Operation: op, Number: n, Latency: c.now().Sub(start), Err: gerr})
+		c.cfg.OnAttempt(ctx, Attempt{Operation: op, Number: n, Latency: c.now().Sub(start), Err: gerr})
 	}
 	return data, gerr
 }

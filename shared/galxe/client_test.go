@@ -47,7 +47,7 @@ func newFixture(t *testing.T, opts galxetest.Options, cfg galxe.Config) *fixture
 	if cfg.BaseBackoff == 0 {
 		cfg.BaseBackoff = 5 * time.Millisecond
 	}
-	cfg.OnAttempt = func(a galxe.Attempt) {
+	cfg.OnAttempt = func(_ context.Context, a galxe.Attempt) {
 		f.mu.Lock()
 		f.attempts = append(f.attempts, a)
 		f.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 )
 
 // Job names.
@@ -147,21 +148,24 @@ func (r *Runner) Invoke(ctx context.Context, event json.RawMessage) (*Summary, e
 	}
 	cold := !r.warm.Swap(true)
 	start := time.Now()
+	ctx, upstream := obs.WithUpstream(ctx)
 	job, err := Parse(event)
 	if err == nil {
 		var sum *Summary
 		sum, err = r.Run(ctx, job)
 		if err == nil {
-			log.InfoContext(ctx, "job done", "job", job.Job, "operation", job.Operation, "calls", sum.Calls,
-				"pages", sum.Pages, "items", sum.Items, "duration_ms", time.Since(start).Milliseconds(), "cold_start", cold)
+			attrs := append([]any{"job", job.Job, "operation", job.Operation, "calls", sum.Calls,
+				"pages", sum.Pages, "items", sum.Items, "duration_ms", time.Since(start).Milliseconds(), "cold_start", cold},
+				upstream.Attrs()...)
+			log.InfoContext(ctx, "job done", attrs...)
 			return sum, nil
 		}
 	}
-	attrs := []any{"job", job.Job, "operation", job.Operation, "error", err.Error(),
-		"duration_ms", time.Since(start).Milliseconds(), "cold_start", cold}
+	attrs := append([]any{"job", job.Job, "operation", job.Operation, "error", err.Error(),
+		"duration_ms", time.Since(start).Milliseconds(), "cold_start", cold}, upstream.Attrs()...)
 	var gerr *galxe.Error
 	if errors.As(err, &gerr) {
-		attrs = append(attrs, "code", gerr.Code, "category", gerr.Category, "galxe_request_id", gerr.RequestID, "attempts", gerr.Attempts)
+		attrs = append(attrs, "code", gerr.Code, "category", gerr.Category)
 	}
 	log.ErrorContext(ctx, "job failed", attrs...)
 	return nil, &Error{Job: job.Job, Err: err}

@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"sync"
@@ -36,8 +37,10 @@ type directive struct {
 	Metrics    []metricDef `json:"Metrics"`
 }
 
-// Attempt records one request to Galxe; it fits galxe.Config.OnAttempt.
-func (m *Metrics) Attempt(a galxe.Attempt) {
+// Attempt records one request to Galxe, as a metric line and in the
+// invocation's Upstream tally if ctx has one; it fits galxe.Config.OnAttempt.
+func (m *Metrics) Attempt(ctx context.Context, a galxe.Attempt) {
+	UpstreamFrom(ctx).add(a)
 	line := map[string]any{
 		"Operation":     a.Operation,
 		"GalxeRequests": 1,

@@ -17,8 +17,8 @@ import (
 func TestMetricsAreValidEMF(t *testing.T) {
 	var out bytes.Buffer
 	m := NewMetrics(&out)
-	m.Attempt(galxe.Attempt{Operation: "health", Number: 1, Latency: 1500 * time.Microsecond})
-	m.Attempt(galxe.Attempt{Operation: "credential", Number: 2, Latency: 20 * time.Millisecond,
+	m.Attempt(context.Background(), galxe.Attempt{Operation: "health", Number: 1, Latency: 1500 * time.Microsecond})
+	m.Attempt(context.Background(), galxe.Attempt{Operation: "credential", Number: 2, Latency: 20 * time.Millisecond,
 		Err: &galxe.Error{Code: "QUOTA_EXCEEDED", Category: galxe.CategoryRateLimit, RequestID: "req_1"}})
 
 	sc := bufio.NewScanner(&out)

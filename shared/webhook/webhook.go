@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -42,6 +44,7 @@ type Handler struct {
 	verifierMu sync.Mutex
 	verifier   *standardwebhooks.Webhook
 	verifierOf secret.Value
+	replays    replayGuard
 }
 
 // Options are a Handler's dependencies.
@@ -75,6 +78,7 @@ func New(o Options) *Handler {
 // of the same payload version out, and never an error.
 func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	start := time.Now()
+	ctx, upstream := obs.WithUpstream(ctx)
 	req, err := apigw.Parse(event)
 	if req == nil {
 		// Not API Gateway at all: answer in the 2.0 shape, which API
@@ -89,13 +93,24 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error
 	} else {
 		resp = h.Serve(ctx, req)
 	}
-	h.logOutcome(ctx, req, resp, time.Since(start))
+	h.logOutcome(ctx, req, resp, time.Since(start), upstream)
 	return resp.For(req.Version), nil
 }
 
-func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, resp apigw.Response, took time.Duration) {
+// logOutcome writes the invocation's one line: the route, the outcome, what
+// Galxe was asked and how long it took, and the code and category of a failure.
+func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, resp apigw.Response, took time.Duration, up *obs.Upstream) {
 	attrs := []any{"method", req.Method, "path", req.Path, "status", resp.Status,
 		"duration_ms", took.Milliseconds(), "api_request_id", req.RequestID}
+	if r, err := match(req.Method, req.Path); err == nil {
+		attrs = append(attrs, "route", r.name)
+		if r.name == "operation" {
+			attrs = append(attrs, "operation", r.param)
+		} else if r.name == "items" {
+			attrs = append(attrs, "operation", "credentialItems", "cred_id", r.param)
+		}
+	}
+	attrs = append(attrs, up.Attrs()...)
 	if h.cold.Swap(false) {
 		attrs = append(attrs, "cold_start", true)
 	}
@@ -104,9 +119,6 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, resp apigw
 		var body errorBody
 		if json.Unmarshal(resp.Body, &body) == nil {
 			attrs = append(attrs, "code", body.Error.Code, "category", body.Error.Category)
-			if body.Error.GalxeRequestID != "" {
-				attrs = append(attrs, "galxe_request_id", body.Error.GalxeRequestID)
-			}
 		}
 		if resp.Status >= 500 {
 			level = slog.LevelError
@@ -201,6 +213,12 @@ func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
 	}
 	if err := wh.Verify(req.Body, req.Header); err != nil {
 		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
+	}
+	id, ts := req.Header.Get(standardwebhooks.HeaderWebhookID), req.Header.Get(standardwebhooks.HeaderWebhookTimestamp)
+	signedAt, _ := strconv.ParseInt(ts, 10, 64) // Verify parsed it already
+	if !h.replays.firstUse(id+"."+ts, time.Unix(signedAt, 0), time.Now()) {
+		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
+			Message: "this signed request was already received (replay); a retry must be signed anew"}
 	}
 	return nil
 }

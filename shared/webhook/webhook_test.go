@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ type request struct {
 	unsigned     bool
 	b64          bool
 	badB64       bool // marked base64 but not
+	id           string
 	headers      map[string]string
 	signAt       time.Time
 	signWith     string
@@ -102,13 +104,17 @@ func (r request) event(t *testing.T, v apigw.Version) []byte {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		sig, _ := wh.Sign("msg_1", at, []byte(r.body))
+		id := r.id
+		if id == "" {
+			id = fmt.Sprintf("msg_%d", msgSeq.Add(1))
+		}
+		sig, _ := wh.Sign(id, at, []byte(r.body))
 		// Payload 2.0 lower-cases header names; 1.0 keeps the sender's case.
 		names := [3]string{"webhook-id", "webhook-timestamp", "webhook-signature"}
 		if v == apigw.V1 {
 			names = [3]string{"Webhook-Id", "WEBHOOK-TIMESTAMP", "Webhook-Signature"}
 		}
-		h[names[0]], h[names[1]], h[names[2]] = "msg_1", strconv.FormatInt(at.Unix(), 10), sig
+		h[names[0]], h[names[1]], h[names[2]] = id, strconv.FormatInt(at.Unix(), 10), sig
 	}
 	for k, val := range r.headers {
 		h[k] = val
@@ -197,6 +203,25 @@ func (e *env) call(ctx context.Context, r request, v apigw.Version) answer {
 }
 
 var versions = []apigw.Version{apigw.V1, apigw.V2}
+
+var msgSeq atomic.Int64
+
+func TestReplayedSignatureRefused(t *testing.T) {
+	both(t, func(t *testing.T, v apigw.Version) {
+		e := newEnv(t, setup{})
+		at := time.Now()
+		first := e.call(context.Background(), request{method: "POST", path: "/operations/health", id: "msg_replay", signAt: at}, v)
+		replay := e.call(context.Background(), request{method: "POST", path: "/operations/health", id: "msg_replay", signAt: at}, v)
+		// The sender's retry: the same id, signed anew a second later.
+		retry := e.call(context.Background(), request{method: "POST", path: "/operations/health", id: "msg_replay", signAt: at.Add(time.Second)}, v)
+		if first.Status != 200 || replay.Status != 401 || !strings.Contains(replay.Raw, "replay") || retry.Status != 200 {
+			t.Fatalf("first %d, replay %d %s, retry %d", first.Status, replay.Status, replay.Raw, retry.Status)
+		}
+		if e.srv.Requests() != 2 {
+			t.Fatalf("the replay reached Galxe: %d requests", e.srv.Requests())
+		}
+	})
+}
 
 func both(t *testing.T, f func(t *testing.T, v apigw.Version)) {
 	for _, v := range versions {
