@@ -53,12 +53,12 @@ type Attempt struct {
 type Config struct {
 	Endpoint       string
 	Token          TokenSource
-	MaxQPS         float64       // requests per second for this process; 0: DefaultMaxQPS
-	Reserve        time.Duration // kept back from the deadline for answering; 0: DefaultReserve
-	AttemptTimeout time.Duration // per request; 0: DefaultAttemptTimeout
-	BaseBackoff    time.Duration // 0: DefaultBaseBackoff
-	MaxBackoff     time.Duration // 0: DefaultMaxBackoff
-	HTTPClient     *http.Client  // nil: a client with sane transport timeouts
+	MaxQPS         float64                        // requests per second for this process; 0: DefaultMaxQPS
+	Reserve        time.Duration                  // kept back from the deadline for answering; 0: DefaultReserve
+	AttemptTimeout time.Duration                  // per request; 0: DefaultAttemptTimeout
+	BaseBackoff    time.Duration                  // 0: DefaultBaseBackoff
+	MaxBackoff     time.Duration                  // 0: DefaultMaxBackoff
+	HTTPClient     *http.Client                   // nil: a client with sane transport timeouts
 	OnAttempt      func(context.Context, Attempt) // called after every request, with the caller's context; may be nil
 }
 
