@@ -8,7 +8,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 FUNCTIONS := webhook scheduled
 
-.PHONY: all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
+.PHONY: fuzz all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
 
 all: lint test
 
@@ -44,6 +44,16 @@ up: tools
 ## test: every test, with the race detector; the end-to-end tests run the built functions under the emulator
 test: tools
 	$(GO) test -count=1 -race ./...
+
+## fuzz: each fuzz target for FUZZTIME (make test runs their seed corpora in testdata/)
+FUZZTIME ?= 60s
+FUZZ_TARGETS := shared/apigw:FuzzParse shared/credentials:FuzzNormalize shared/galxe:FuzzClassify \
+	shared/galxe:FuzzParseRetryAfter shared/jobs:FuzzParse shared/webhook:FuzzServe
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

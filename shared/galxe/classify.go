@@ -151,6 +151,9 @@ func fromGraphQLError(g graphQLError, status int, retryAfter time.Duration) *Err
 	if e.Code == "" {
 		e.Code = CodeUpstreamError
 	}
+	if strings.TrimSpace(e.Message) == "" {
+		e.Message = "Galxe answered an error without a message"
+	}
 	if e.Category == CategoryRateLimit && quotaSpent(g.Message, x.Details) {
 		e.QuotaSpent = true
 		if e.RetryAfter == 0 {
