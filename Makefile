@@ -8,7 +8,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 FUNCTIONS := webhook scheduled
 
-.PHONY: fuzz all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
+.PHONY: bench fuzz all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
 
 all: lint test
 
@@ -44,6 +44,10 @@ up: tools
 ## test: every test, with the race detector; the end-to-end tests run the built functions under the emulator
 test: tools
 	$(GO) test -count=1 -race ./...
+
+## bench: sizes, cold starts, warm overhead, bulk push and handler benchmarks; writes BENCHMARKS.md
+bench:
+	$(GO) run ./bench -out BENCHMARKS.md
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs their seed corpora in testdata/)
 FUZZTIME ?= 60s

@@ -176,14 +176,14 @@ func (s *system) callWebhook(t *testing.T) (webhookAnswer, time.Duration, bool) 
 	return webhookAnswer{resp.StatusCode, resp.Headers["Retry-After"], eb.Error.Code, eb.Error.Category, resp.Body}, took, inTime
 }
 
-func (s *system) runCanary(t *testing.T) (error, time.Duration, bool) {
+func (s *system) runCanary(t *testing.T) (time.Duration, bool, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), s.deadline)
 	defer cancel()
 	start := time.Now()
 	out, err := s.jobs.Invoke(ctx, []byte(`{"job":"canary","credId":"`+galxetest.DemoCredentialID+`"}`))
 	record(string(out), err)
-	return err, time.Since(start), ctx.Err() == nil
+	return time.Since(start), ctx.Err() == nil, err
 }
 
 type galxeFault struct {
@@ -295,7 +295,7 @@ func TestGalxeFaultMatrix(t *testing.T) {
 				// not, for the passing cases) within its deadline.
 				before := s.galxe.Requests()
 				queue()
-				err, took, inTime := s.runCanary(t)
+				took, inTime, err := s.runCanary(t)
 				if !inTime {
 					t.Fatalf("job answered after the deadline (%v)", took)
 				}
@@ -385,7 +385,7 @@ func TestSSMFaultMatrixAtColdStart(t *testing.T) {
 			if a.status != c.then {
 				t.Fatalf("then: %d %s", a.status, a.body)
 			}
-			err, _, inTime := s.runCanary(t)
+			_, inTime, err := s.runCanary(t)
 			if !inTime || (c.then == 200) != (err == nil) {
 				t.Fatalf("job: %v (in time %v)", err, inTime)
 			}
@@ -403,7 +403,7 @@ func TestSSMValueChangesWhileRunning(t *testing.T) {
 	if a, _, _ := s.callWebhook(t); a.status != 200 {
 		t.Fatalf("after rotation: %d %s", a.status, a.body)
 	}
-	if err, _, _ := s.runCanary(t); err != nil {
+	if _, _, err := s.runCanary(t); err != nil {
 		t.Fatalf("job after rotation: %v", err)
 	}
 	// Cold starts 2 (webhook, job) + one re-read each.

@@ -4,7 +4,6 @@ package credentials
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,16 +28,35 @@ type Invalid struct {
 	Reason string `json:"reason"`
 }
 
-var (
-	evmAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	credID     = regexp.MustCompile(`^[0-9]{1,32}$`)
-)
+// isEVMAddress reports whether s is 0x and 40 hex digits.
+func isEVMAddress(s string) bool {
+	if len(s) != 42 || s[0] != '0' || s[1] != 'x' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidOperation reports whether op is APPEND, REMOVE or REPLACE.
 func ValidOperation(op string) bool { return op == Append || op == Remove || op == Replace }
 
 // ValidCredID reports whether id is a credential id: a string of digits.
-func ValidCredID(id string) bool { return credID.MatchString(id) }
+func ValidCredID(id string) bool {
+	if len(id) == 0 || len(id) > 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Normalize trims each item, lower-cases EVM addresses, drops duplicates
 // (after normalising, first occurrence kept) and lists every invalid item.
@@ -75,7 +93,7 @@ func check(it string) string {
 		return "not valid UTF-8"
 	case strings.IndexFunc(it, unicode.IsControl) >= 0:
 		return "contains a control character"
-	case strings.HasPrefix(it, "0x") && !evmAddress.MatchString(it):
+	case strings.HasPrefix(it, "0x") && !isEVMAddress(it):
 		return "starts with 0x but is not a 40-hex-digit EVM address"
 	}
 	return ""

@@ -1,0 +1,403 @@
+// Command bench measures galxe-lambda side by side with two floors and
+// writes BENCHMARKS.md (make bench):
+//
+//   - binary size as deployed (arm64, the SAM build flags);
+//   - cold start: process start to its first GET .../invocation/next, the
+//     token read from the SSM stand-in included, over many starts;
+//   - warm overhead: an invocation handed to the function until its
+//     response arrives, over hundreds of invocations;
+//   - the handler path without a runtime (go test -bench);
+//   - a bulk push of 100,000 addresses to a Galxe stand-in that allows 10
+//     requests a second and answers in 150 ms.
+//
+// The floors: "hello", the smallest aws-lambda-go function, and "library
+// floor", an empty handler linking the same libraries that loads the AWS
+// configuration and reads one SecureString at init.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+const (
+	tokenParam  = "galxe-lambda/access-token"
+	secretParam = "galxe-lambda/webhook-secret"
+	benchToken  = "bench-token-0123456789abcdef"
+	benchSecret = "whsec_QmVuY2htYXJrU2VjcmV0S2V5Rm9yR2FseGU="
+	bulkCredID  = "900000000000000001"
+)
+
+type binary struct {
+	name, pkg string
+	host      string // built for this machine, to run
+	arm64     int64  // size as deployed
+}
+
+func main() {
+	starts := flag.Int("starts", 30, "cold starts per binary")
+	warm := flag.Int("warm", 500, "warm invocations per case")
+	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
+	out := flag.String("out", "BENCHMARKS.md", "report file")
+	flag.Parse()
+	log.SetFlags(0)
+
+	work, err := os.MkdirTemp("", "galxe-bench")
+	check(err)
+	defer os.RemoveAll(work)
+
+	bins := []*binary{
+		{name: "webhook", pkg: "./functions/webhook"},
+		{name: "scheduled", pkg: "./functions/scheduled"},
+		{name: "hello (floor)", pkg: "./bench/hello"},
+		{name: "library floor", pkg: "./bench/libfloor"},
+	}
+	log.Print("building (arm64 as deployed, and for this machine) ...")
+	for i, b := range bins {
+		arm := filepath.Join(work, fmt.Sprintf("arm64-%d", i))
+		run("", []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}, "go", "build", "-tags", "lambda.norpc", "-trimpath", `-ldflags=-s -w`, "-o", arm, b.pkg)
+		st, err := os.Stat(arm)
+		check(err)
+		b.arm64 = st.Size()
+		b.host = filepath.Join(work, fmt.Sprintf("host-%d", i))
+		run("", []string{"CGO_ENABLED=0"}, "go", "build", "-tags", "lambda.norpc", "-trimpath", `-ldflags=-s -w`, "-o", b.host, b.pkg)
+	}
+
+	ssm := ssmtest.NewServer()
+	defer ssm.Close()
+	ssm.PutSecure(tokenParam, benchToken)
+	ssm.PutSecure(secretParam, benchSecret)
+	fast := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: -1})
+	defer fast.Close()
+	env := func(galxeURL string, extra ...string) []string {
+		return append([]string{
+			"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
+			"AWS_LAMBDA_FUNCTION_NAME=bench", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+			"AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDBENCH", "AWS_SECRET_ACCESS_KEY=bench",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_ENDPOINT_URL_SSM=" + ssm.URL,
+			"GALXE_ACCESS_TOKEN_PARAMETER=" + tokenParam, "WEBHOOK_SECRET_PARAMETER=" + secretParam,
+			"GALXE_ENDPOINT=" + galxeURL,
+		}, extra...)
+	}
+
+	// Cold starts, round-robin so drift on the machine touches every binary alike.
+	log.Printf("cold starts: %d per binary ...", *starts)
+	cold := map[string][]time.Duration{}
+	for i := 0; i < *starts; i++ {
+		for _, b := range bins {
+			d, err := coldStart(b.host, env(fast.URL))
+			check(err)
+			cold[b.name] = append(cold[b.name], d)
+		}
+	}
+
+	log.Printf("warm overhead: %d invocations per case ...", *warm)
+	healthEv := apiEvent("GET", "/health", "")
+	warmCases := []struct {
+		name, bin string
+		event     func() []byte
+	}{
+		{"hello (floor)", bins[2].host, func() []byte { return []byte(`{}`) }},
+		{"webhook GET /health", bins[0].host, func() []byte { return healthEv }},
+		{"webhook POST /operations/health", bins[0].host, func() []byte { return signed(apiEvent("POST", "/operations/health", `{}`)) }},
+	}
+	warmRes := map[string][]time.Duration{}
+	for _, c := range warmCases {
+		d, err := warmInvocations(c.bin, env(fast.URL, "GALXE_MAX_QPS=1000000"), c.event, *warm)
+		check(err)
+		warmRes[c.name] = d
+	}
+
+	var bulkRes *bulkResult
+	if *bulk > 0 {
+		log.Printf("bulk push: %d addresses at 10 requests a second, 150 ms a request ...", *bulk)
+		bulkRes, err = bulkPush(bins[1].host, env, *bulk)
+		check(err)
+	}
+
+	log.Print("go test -bench ...")
+	goBench := run("", nil, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1",
+		"./shared/webhook", "./shared/credentials")
+
+	report := render(bins, cold, warmCases[0].name, warmRes, bulkRes, goBench)
+	fmt.Print(report)
+	check(os.WriteFile(*out, []byte(report), 0o644))
+	log.Printf("wrote %s", *out)
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(dir string, env []string, name string, args ...string) string {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, buf.String())
+	}
+	return buf.String()
+}
+
+// startFunction starts a bootstrap against a fresh Runtime API and returns
+// when the process has asked for its first invocation.
+func startFunction(bin string, env []string) (*runtimeAPI, *exec.Cmd, time.Duration, error) {
+	api, err := newRuntimeAPI()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+api.addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		api.close()
+		return nil, nil, 0, err
+	}
+	select {
+	case t := <-api.nextArrived:
+		return api, cmd, t.Sub(start), nil
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		api.close()
+		return nil, nil, 0, fmt.Errorf("%s never asked for an invocation", bin)
+	}
+}
+
+func stop(api *runtimeAPI, cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	api.close()
+}
+
+func coldStart(bin string, env []string) (time.Duration, error) {
+	api, cmd, d, err := startFunction(bin, env)
+	if err != nil {
+		return 0, err
+	}
+	stop(api, cmd)
+	return d, nil
+}
+
+func warmInvocations(bin string, env []string, event func() []byte, n int) ([]time.Duration, error) {
+	api, cmd, _, err := startFunction(bin, env)
+	if err != nil {
+		return nil, err
+	}
+	defer stop(api, cmd)
+	var out []time.Duration
+	for i := 0; i < n+50; i++ { // the first 50 warm the process up
+		inv, err := api.invoke(event(), 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if inv.isError || bytes.Contains(inv.body, []byte(`"statusCode":5`)) {
+			return nil, fmt.Errorf("invocation failed: %s", inv.body)
+		}
+		if i >= 50 {
+			out = append(out, inv.answered.Sub(inv.handed))
+		}
+	}
+	return out, nil
+}
+
+type bulkResult struct {
+	items, batches, rateLimited, requests, received, held int
+	wall, ideal                                           time.Duration
+	peakRSS                                               int64 // bytes
+	summary                                               string
+}
+
+func bulkPush(bin string, env func(string, ...string) []string, n int) (*bulkResult, error) {
+	slow := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
+	defer slow.Close()
+	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "bulk"})
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf("0x%040x", i+1)
+	}
+	ev, _ := json.Marshal(map[string]any{"job": "credential-items", "credId": bulkCredID, "operation": "APPEND", "items": items})
+
+	api, cmd, _, err := startFunction(bin, env(slow.URL))
+	if err != nil {
+		return nil, err
+	}
+	defer stop(api, cmd)
+	inv, err := api.invoke(ev, 15*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if inv.isError {
+		return nil, fmt.Errorf("the push failed: %s", inv.body)
+	}
+	batches := (n + 499) / 500
+	r := &bulkResult{items: n, batches: batches, rateLimited: slow.RateLimited(), requests: slow.Requests(),
+		received: slow.Received(bulkCredID), held: len(slow.Items(bulkCredID)), wall: inv.answered.Sub(inv.handed),
+		ideal: time.Duration(batches) * time.Second / 10, peakRSS: peakRSS(cmd.Process.Pid), summary: string(inv.body)}
+	return r, nil
+}
+
+// peakRSS reads the process's high-water resident set (VmHWM).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return -1
+}
+
+func apiEvent(method, path, body string) []byte {
+	ev, _ := json.Marshal(map[string]any{"version": "2.0", "routeKey": "$default", "rawPath": path, "body": body,
+		"headers":         map[string]string{"content-type": "application/json"},
+		"isBase64Encoded": false,
+		"requestContext":  map[string]any{"requestId": "bench", "stage": "$default", "http": map[string]any{"method": method, "path": path}}})
+	return ev
+}
+
+var signSeq int
+
+func signed(event []byte) []byte {
+	var ev map[string]any
+	_ = json.Unmarshal(event, &ev)
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	signSeq++
+	id, now := fmt.Sprintf("msg_%d", signSeq), time.Now()
+	body, _ := ev["body"].(string)
+	sig, _ := wh.Sign(id, now, []byte(body))
+	h := ev["headers"].(map[string]any)
+	h["webhook-id"], h["webhook-timestamp"], h["webhook-signature"] = id, strconv.FormatInt(now.Unix(), 10), sig
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+type stats struct{ median, p10, p90, p99, min, max time.Duration }
+
+func summarize(ds []time.Duration) stats {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return stats{median: at(0.5), p10: at(0.1), p90: at(0.9), p99: at(0.99), min: s[0], max: s[len(s)-1]}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	uname, _ := exec.Command("uname", "-sr").Output()
+	return fmt.Sprintf("%s, %d cores (%s), %s, %s", strings.TrimSpace(string(uname)), runtime.NumCPU(), cpu, runtime.Version(), runtime.GOARCH)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func render(bins []*binary, cold map[string][]time.Duration, floorName string, warm map[string][]time.Duration, bulk *bulkResult, goBench string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured by `make bench` on %s, %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
+
+	fmt.Fprintf(&b, "## Binary size (linux/arm64, `CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags=\"-s -w\"`)\n\n")
+	fmt.Fprintf(&b, "| binary | bytes | MB | goal |\n| --- | ---: | ---: | --- |\n")
+	for _, bin := range bins {
+		goal := ""
+		if !strings.Contains(bin.name, "floor") {
+			goal = "≤ 10.5 MB: " + verdict(float64(bin.arm64)/1e6 <= 10.5)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %s |\n", bin.name, bin.arm64, float64(bin.arm64)/1e6, goal)
+	}
+
+	lib := summarize(cold["library floor"]).median
+	fmt.Fprintf(&b, "\n## Cold start: process start to its first `GET /2018-06-01/runtime/invocation/next`\n\n")
+	fmt.Fprintf(&b, "%d starts each, interleaved; the functions and the library floor read their SecureString(s) from the SSM stand-in through the SDK.\n\n", len(cold["library floor"]))
+	fmt.Fprintf(&b, "| binary | median | p10 | p90 | min | max | vs library floor | goal |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, bin := range bins {
+		s := summarize(cold[bin.name])
+		ratio := float64(s.median) / float64(lib)
+		goal := ""
+		if !strings.Contains(bin.name, "floor") {
+			goal = "≤ 1.2×: " + verdict(ratio <= 1.2)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.2f× | %s |\n", bin.name, ms(s.median), ms(s.p10), ms(s.p90), ms(s.min), ms(s.max), ratio, goal)
+	}
+
+	floor := summarize(warm[floorName])
+	fmt.Fprintf(&b, "\n## Warm overhead: invocation handed to the function until its response arrives\n\n")
+	fmt.Fprintf(&b, "%d invocations each after 50 to warm up; Galxe stand-in answering at once; `GALXE_MAX_QPS` raised so the client's rate limit does not pace the loop; the operation is signed (Standard Webhooks) as deployed.\n\n", len(warm[floorName]))
+	fmt.Fprintf(&b, "| case | median | p99 | median over hello | goal |\n| --- | ---: | ---: | ---: | --- |\n")
+	names := make([]string, 0, len(warm))
+	for n := range warm {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := summarize(warm[n])
+		goal := ""
+		if n != floorName {
+			goal = "< 1 ms over hello: " + verdict(s.median-floor.median < time.Millisecond)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", n, us(s.median), us(s.p99), us(s.median-floor.median), goal)
+	}
+
+	if bulk != nil {
+		over := float64(bulk.wall)/float64(bulk.ideal) - 1
+		limited := float64(bulk.rateLimited) / float64(bulk.requests)
+		exact := bulk.received == bulk.items && bulk.held == bulk.items
+		fmt.Fprintf(&b, "\n## Bulk push: %d addresses, scheduled `credential-items` job, Galxe stand-in at 10 requests/s and 150 ms a request\n\n", bulk.items)
+		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
+		fmt.Fprintf(&b, "| wall time | %.2f s | within 5%% of ideal: %s |\n", bulk.wall.Seconds(), verdict(over <= 0.05))
+		fmt.Fprintf(&b, "| ideal (%d batches at 10/s) | %.2f s | |\n", bulk.batches, bulk.ideal.Seconds())
+		fmt.Fprintf(&b, "| over ideal | %+.1f%% | |\n", over*100)
+		fmt.Fprintf(&b, "| requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", bulk.requests, bulk.rateLimited, limited*100, verdict(limited < 0.01))
+		fmt.Fprintf(&b, "| items carried / held by Galxe | %d / %d | each exactly once: %s |\n", bulk.received, bulk.held, verdict(exact))
+		fmt.Fprintf(&b, "| peak memory of the process (VmHWM) | %.1f MB | < 40 MB: %s |\n", float64(bulk.peakRSS)/1e6, verdict(bulk.peakRSS > 0 && bulk.peakRSS < 40e6))
+	}
+
+	fmt.Fprintf(&b, "\n## The handler path without a runtime (`go test -bench . -benchmem`)\n\n```\n")
+	for _, line := range strings.Split(goBench, "\n") {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "cpu:") {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("```\n")
+	return b.String()
+}
