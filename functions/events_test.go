@@ -32,8 +32,8 @@ func TestSampleEvents(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	wh := lambda.NewHandler(webhook.New(webhook.Options{Config: cfg, Galxe: client, Log: log}).Invoke)
-	sched := lambda.NewHandler((&jobs.Runner{Galxe: client, Log: log}).Invoke)
+	wh := lambda.NewHandler(webhook.New(webhook.Options{Config: cfg, Galxe: client, Log: log}))
+	sched := lambda.NewHandler(&jobs.Runner{Galxe: client, Log: log})
 
 	files, _ := filepath.Glob("../events/*.json")
 	if len(files) < 10 {

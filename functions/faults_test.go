@@ -121,8 +121,8 @@ func startSystem(t *testing.T, gopts galxetest.Options, prepare func(s *system),
 	wd := coldstart.Init(ctx, getenv, s.out, true)
 	jd := coldstart.Init(ctx, getenv, s.out, false)
 	s.webhook = lambda.NewHandler(webhook.New(webhook.Options{Config: wd.Config, Galxe: wd.Galxe, GalxeErr: wd.GalxeErr,
-		WebhookSecret: wd.WebhookSecret, Log: wd.Log}).Invoke)
-	s.jobs = lambda.NewHandler((&jobs.Runner{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log}).Invoke)
+		WebhookSecret: wd.WebhookSecret, Log: wd.Log}))
+	s.jobs = lambda.NewHandler(&jobs.Runner{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log})
 	t.Cleanup(func() { record(s.out.String()) })
 	return s
 }

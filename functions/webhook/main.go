@@ -15,5 +15,5 @@ func main() {
 	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, true)
 	h := webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
 		WebhookSecret: d.WebhookSecret, Log: d.Log})
-	lambda.StartWithOptions(h.Invoke, lambda.WithEnableSIGTERM(func() { d.Log.Info("SIGTERM: shutting down") }))
+	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(func() { d.Log.Info("SIGTERM: shutting down") }))
 }

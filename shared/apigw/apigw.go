@@ -133,6 +133,18 @@ func JSON(status int, v any) Response {
 	return Response{Status: status, Body: bytes.TrimRight(buf.Bytes(), "\n")}
 }
 
+// Marshal encodes a rendered response for the runtime, leaving <, > and &
+// as they are (as aws-lambda-go does).
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
 // For renders the response in the shape of the request's payload version.
 // Every response says Content-Type: application/json.
 func (r Response) For(v Version) any {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
@@ -289,11 +290,15 @@ func (c *Client) exchange(ctx context.Context, body []byte, token secret.Value) 
 		return nil, finish(&Error{Code: CodeUpstreamError, Category: CategoryUpstream, HTTPStatus: resp.StatusCode,
 			Err: errBodyTooLarge, Message: fmt.Sprintf("Galxe's answer is larger than %d bytes", MaxResponseBytes)})
 	}
-	// Whatever Galxe echoes, the token does not travel on in a message.
-	if t := token.Reveal(); t != "" && bytes.Contains(raw, []byte(t)) {
-		raw = bytes.ReplaceAll(raw, []byte(t), []byte(secret.Redacted))
+	data, gerr := classify(resp.StatusCode, resp.Header, raw, c.now())
+	if gerr != nil {
+		// Whatever Galxe echoes in an error, the token does not travel on.
+		if t := token.Reveal(); t != "" {
+			gerr.Message = strings.ReplaceAll(gerr.Message, t, secret.Redacted)
+			gerr.Details = bytes.ReplaceAll(gerr.Details, []byte(t), []byte(secret.Redacted))
+		}
 	}
-	return classify(resp.StatusCode, resp.Header, raw, c.now())
+	return data, gerr
 }
 
 func isTimeout(err error) bool {

@@ -398,3 +398,12 @@ func TestTokenNeverInErrorsOrLogs(t *testing.T) {
 		t.Fatalf("the echoed token should show as %s", secret.Redacted)
 	}
 }
+
+// A short token must not corrupt answers: only error messages are scrubbed.
+func TestShortTokenDoesNotCorruptAnswers(t *testing.T) {
+	f := newFixture(t, galxetest.Options{Tokens: []string{"a"}}, galxe.Config{Token: secret.Static("t", "a")})
+	res, err := f.client.Do(context.Background(), "health", nil)
+	if err != nil || string(res.Data) != `{"__typename":"Query"}` {
+		t.Fatalf("%s %v", res.Data, err)
+	}
+}

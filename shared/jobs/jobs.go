@@ -17,6 +17,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
 // Job names.
@@ -28,12 +29,12 @@ const (
 
 // Job is the input of one run.
 type Job struct {
-	Job       string          `json:"job"`
-	CredID    string          `json:"credId,omitempty"`
-	Operation string          `json:"operation,omitempty"`
-	Variables json.RawMessage `json:"variables,omitempty"`
-	AllPages  bool            `json:"allPages,omitempty"`
-	Items     []string        `json:"items,omitempty"`
+	Job       string           `json:"job"`
+	CredID    string           `json:"credId,omitempty"`
+	Operation string           `json:"operation,omitempty"`
+	Variables json.RawMessage  `json:"variables,omitempty"`
+	AllPages  bool             `json:"allPages,omitempty"`
+	Items     credentials.List `json:"items,omitempty"`
 }
 
 // Summary is what a successful run returns.
@@ -83,31 +84,35 @@ const (
 
 // Parse reads a job from the event: a job object, or an EventBridge event
 // whose detail is one; a scheduled event with an empty detail is the canary.
+// The input is decoded in place (no copy of a detail or of the whole
+// event): a credential-items job may carry megabytes of items.
 func Parse(raw []byte) (Job, error) {
 	var probe struct {
-		Job        *string         `json:"job"`
-		DetailType *string         `json:"detail-type"`
-		Detail     json.RawMessage `json:"detail"`
+		Job        *string `json:"job"`
+		DetailType *string `json:"detail-type"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return Job{}, fmt.Errorf("%w: not a JSON object: %v", ErrBadInput, err)
 	}
-	body := raw
-	if probe.Job == nil {
-		if probe.DetailType == nil {
-			return Job{}, fmt.Errorf("%w: want {\"job\":…} or an EventBridge event", ErrBadInput)
+	var j Job
+	switch {
+	case probe.Job != nil:
+		if err := strictjson.Unmarshal(raw, &j); err != nil {
+			return Job{}, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
-		d := bytes.TrimSpace(probe.Detail)
-		if len(d) == 0 || bytes.Equal(d, []byte("null")) || bytes.Equal(d, []byte("{}")) {
+	case probe.DetailType != nil:
+		var ev struct {
+			Detail detail `json:"detail"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return Job{}, fmt.Errorf("%w: detail: %v", ErrBadInput, err)
+		}
+		if ev.Detail.job == nil { // a classic scheduled event
 			return Job{Job: Canary}, nil
 		}
-		body = d
-	}
-	var j Job
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return Job{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		j = *ev.Detail.job
+	default:
+		return Job{}, fmt.Errorf("%w: want {\"job\":…} or an EventBridge event", ErrBadInput)
 	}
 	switch j.Job {
 	case Canary:
@@ -140,8 +145,30 @@ func Parse(raw []byte) (Job, error) {
 	return j, nil
 }
 
-// Invoke is the Lambda entry point.
-func (r *Runner) Invoke(ctx context.Context, event json.RawMessage) (*Summary, error) {
+// detail is an EventBridge event's detail: empty, or a job.
+type detail struct{ job *Job }
+
+func (d *detail) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || bytes.Equal(b, []byte("null")) || bytes.Equal(b, []byte("{}")) {
+		return nil
+	}
+	d.job = &Job{}
+	return strictjson.Unmarshal(b, d.job)
+}
+
+// Invoke is the Lambda entry point (it implements lambda.Handler, so the
+// runtime hands over the payload's bytes without decoding them first).
+func (r *Runner) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	sum, err := r.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
+// Handle parses, runs and logs one job.
+func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

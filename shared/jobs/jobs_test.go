@@ -36,7 +36,7 @@ func newRunner(t *testing.T) (*jobs.Runner, *galxetest.Server, *bytes.Buffer) {
 // invoke goes through lambda's JSON round trip.
 func invoke(t *testing.T, r *jobs.Runner, event string) (map[string]any, error) {
 	t.Helper()
-	out, err := lambda.NewHandler(r.Invoke).Invoke(context.Background(), []byte(event))
+	out, err := lambda.NewHandler(r).Invoke(context.Background(), []byte(event))
 	if err != nil {
 		return nil, err
 	}

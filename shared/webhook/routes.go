@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
 // itemsBody is POST /credentials/{credId}/items.
 type itemsBody struct {
-	Operation string   `json:"operation"`
-	Items     []string `json:"items"`
+	Operation string           `json:"operation"`
+	Items     credentials.List `json:"items"`
 }
 
 // operationBody is POST /operations/{name}.
@@ -26,21 +29,22 @@ type operationBody struct {
 // decode reads a JSON object strictly: unknown fields, wrong types and
 // trailing data are the caller's mistakes, said plainly.
 func decode(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return badRequest(fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value), nil)
-		default:
-			return badRequest("the body is not valid JSON: "+err.Error(), nil)
-		}
+	err := strictjson.Unmarshal(body, v)
+	var (
+		te *json.UnmarshalTypeError
+		ue *strictjson.UnknownFieldError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te) && te.Field != "":
+		return badRequest(fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value), nil)
+	case errors.As(err, &ue):
+		return badRequest("the body has an unknown field "+strconv.Quote(ue.Field), nil)
+	case errors.As(err, &te):
+		return badRequest("the body must be a JSON object, not "+te.Value, nil)
 	}
-	if dec.More() {
-		return badRequest("the body has data after its JSON object", nil)
-	}
-	return nil
+	return badRequest("the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "), nil)
 }
 
 func jsonKind(goKind string) string {

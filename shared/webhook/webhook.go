@@ -74,9 +74,16 @@ func New(o Options) *Handler {
 	return h
 }
 
-// Invoke is the Lambda entry point: an API Gateway event in, a response
-// of the same payload version out, and never an error.
-func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error) {
+// Invoke is the Lambda entry point (it implements lambda.Handler, so the
+// runtime hands over the payload's bytes without decoding them first): an
+// API Gateway event in, a response of the same payload version out, and
+// never an error.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return apigw.Marshal(h.Handle(ctx, payload))
+}
+
+// Handle answers one event with the response value for its payload version.
+func (h *Handler) Handle(ctx context.Context, event []byte) any {
 	start := time.Now()
 	ctx, upstream := obs.WithUpstream(ctx)
 	req, err := apigw.Parse(event)
@@ -85,7 +92,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error
 		// Gateway never sees, so the invoker reads a clear 400.
 		resp := ErrorResponse(badRequest("the event is not an API Gateway proxy event (payload 1.0 or 2.0)", nil), "")
 		h.log.WarnContext(ctx, "rejected event", "status", resp.Status, "cold_start", h.cold.Swap(false))
-		return resp.For(apigw.V2), nil
+		return resp.For(apigw.V2)
 	}
 	var resp apigw.Response
 	if err != nil {
@@ -94,7 +101,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (any, error
 		resp = h.Serve(ctx, req)
 	}
 	h.logOutcome(ctx, req, resp, time.Since(start), upstream)
-	return resp.For(req.Version), nil
+	return resp.For(req.Version)
 }
 
 // logOutcome writes the invocation's one line: the route, the outcome, what

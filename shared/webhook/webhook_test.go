@@ -171,7 +171,7 @@ func (a answer) errField(k string) any {
 // runtime would, in one payload version.
 func (e *env) call(ctx context.Context, r request, v apigw.Version) answer {
 	e.t.Helper()
-	out, err := lambda.NewHandler(e.h.Invoke).Invoke(ctx, r.event(e.t, v))
+	out, err := lambda.NewHandler(e.h).Invoke(ctx, r.event(e.t, v))
 	if err != nil {
 		e.t.Fatalf("the handler returned an error to Lambda: %v", err)
 	}
@@ -522,11 +522,7 @@ func TestTokenUnavailableAnswers503(t *testing.T) {
 
 func TestNotAnAPIGatewayEvent(t *testing.T) {
 	e := newEnv(t, setup{})
-	out, err := e.h.Invoke(context.Background(), json.RawMessage(`{"hello":"world"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := out.(events.APIGatewayV2HTTPResponse)
+	resp := e.h.Handle(context.Background(), []byte(`{"hello":"world"}`)).(events.APIGatewayV2HTTPResponse)
 	if resp.StatusCode != 400 {
 		t.Fatalf("%+v", resp)
 	}
