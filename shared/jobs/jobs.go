@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -72,14 +73,23 @@ type Runner struct {
 	PageDelay time.Duration
 	// MaxPages bounds an allPages run.
 	MaxPages int
+	// GCPercent, when positive, is the garbage collector's target while a
+	// job runs (the process's setting is restored after). A job holds all
+	// its items (100,000 are megabytes) while Galxe's rate limit paces it;
+	// a tighter collector keeps the peak lower at a cost that does not show
+	// in an I/O-bound job. Lambda runs one invocation at a time per process,
+	// so the process-wide setting is the job's.
+	GCPercent int
 
 	warm atomic.Bool
 }
 
-// DefaultPageDelay and DefaultMaxPages apply when the Runner's are zero.
+// DefaultPageDelay and DefaultMaxPages apply when the Runner's are zero;
+// DefaultGCPercent is what the scheduled function sets.
 const (
 	DefaultPageDelay = 100 * time.Millisecond
 	DefaultMaxPages  = 10000
+	DefaultGCPercent = 50
 )
 
 // Parse reads a job from the event: a job object, or an EventBridge event
@@ -169,6 +179,9 @@ func (r *Runner) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 
 // Handle parses, runs and logs one job.
 func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
+	if r.GCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(r.GCPercent))
+	}
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
