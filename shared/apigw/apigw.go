@@ -122,15 +122,12 @@ type Response struct {
 
 // JSON makes a response with v encoded as its body.
 func JSON(status int, v any) Response {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	body, err := Marshal(v)
+	if err != nil {
 		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"error":{"code":"INTERNAL","category":"UPSTREAM","message":"the answer could not be encoded"}}`)
+		body = []byte(`{"error":{"code":"INTERNAL","category":"UPSTREAM","message":"the answer could not be encoded"}}`)
 	}
-	return Response{Status: status, Body: bytes.TrimRight(buf.Bytes(), "\n")}
+	return Response{Status: status, Body: body}
 }
 
 // Marshal encodes a rendered response for the runtime, leaving <, > and &
