@@ -3,6 +3,7 @@
 package functions_test
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -207,5 +208,36 @@ func TestBinariesLinkNoTestOnlyPackages(t *testing.T) {
 				t.Errorf("a function links %s", line)
 			}
 		}
+	}
+}
+
+// What sam build runs: each build-<LogicalId> target writes a static
+// linux/arm64 bootstrap into ARTIFACTS_DIR.
+func TestSAMBuildTargetsMakeArm64Bootstraps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both functions for arm64")
+	}
+	for _, fn := range functions {
+		dir := t.TempDir()
+		cmd := exec.Command("make", "-s", "-C", "..", "build-"+fn, "ARTIFACTS_DIR="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make build-%s: %v\n%s", fn, err, out)
+		}
+		f, err := elf.Open(dir + "/bootstrap")
+		if err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		if f.Machine != elf.EM_AARCH64 {
+			t.Errorf("%s: machine %v, want arm64", fn, f.Machine)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s: dynamically linked", fn)
+			}
+		}
+		if f.Section(".symtab") != nil {
+			t.Errorf("%s: symbols not stripped (-s -w)", fn)
+		}
+		f.Close()
 	}
 }
