@@ -51,7 +51,7 @@ type binary struct {
 }
 
 func main() {
-	starts := flag.Int("starts", 30, "cold starts per binary")
+	starts := flag.Int("starts", 60, "cold starts per binary")
 	warm := flag.Int("warm", 500, "warm invocations per case")
 	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
 	out := flag.String("out", "BENCHMARKS.md", "report file")
