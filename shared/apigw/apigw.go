@@ -50,36 +50,39 @@ func Parse(raw []byte) (*Request, error) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
 	}
+	var (
+		req  *Request
+		body string
+		b64  bool
+	)
 	switch {
 	case p.Version == "2.0" && p.RawPath != "":
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
 		}
-		body, err := decodeBody(ev.Body, ev.IsBase64Encoded)
-		if err != nil {
-			return &Request{Version: V2, RequestID: ev.RequestContext.RequestID}, err
-		}
 		path := ev.RawPath
 		// A named stage prefixes rawPath; $default does not.
 		if st := ev.RequestContext.Stage; st != "" && st != "$default" {
 			path = strings.TrimPrefix(path, "/"+st)
 		}
-		return &Request{Version: V2, Method: ev.RequestContext.HTTP.Method, Path: path,
-			Header: headers(ev.Headers, nil), Body: body, RequestID: ev.RequestContext.RequestID}, nil
+		req = &Request{Version: V2, Method: ev.RequestContext.HTTP.Method, Path: path,
+			Header: headers(ev.Headers, nil), RequestID: ev.RequestContext.RequestID}
+		body, b64 = ev.Body, ev.IsBase64Encoded
 	case p.HTTPMethod != "":
 		var ev events.APIGatewayProxyRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
 		}
-		body, err := decodeBody(ev.Body, ev.IsBase64Encoded)
-		if err != nil {
-			return &Request{Version: V1, RequestID: ev.RequestContext.RequestID}, err
-		}
-		return &Request{Version: V1, Method: ev.HTTPMethod, Path: ev.Path,
-			Header: headers(ev.Headers, ev.MultiValueHeaders), Body: body, RequestID: ev.RequestContext.RequestID}, nil
+		req = &Request{Version: V1, Method: ev.HTTPMethod, Path: ev.Path,
+			Header: headers(ev.Headers, ev.MultiValueHeaders), RequestID: ev.RequestContext.RequestID}
+		body, b64 = ev.Body, ev.IsBase64Encoded
+	default:
+		return nil, ErrNotAPIGateway
 	}
-	return nil, ErrNotAPIGateway
+	var err error
+	req.Body, err = decodeBody(body, b64)
+	return req, err
 }
 
 // ErrBadBase64 means the event said its body was base64 and it was not.

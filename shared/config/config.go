@@ -141,8 +141,9 @@ func (c Config) NewSSM(ctx context.Context) (secret.GetParameterAPI, error) {
 
 // NewClient builds the Galxe client, or a configuration error.
 func (c Config) NewClient(token galxe.TokenSource, onAttempt func(context.Context, galxe.Attempt)) (*galxe.Client, error) {
-	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
+	client, err := galxe.New(galxe.Config{Endpoint: c.Endpoint, Token: token, MaxQPS: c.MaxQPS, OnAttempt: onAttempt})
+	if err != nil {
 		return nil, &Error{Problems: []string{"GALXE_ENDPOINT: " + err.Error()}}
 	}
-	return galxe.New(galxe.Config{Endpoint: c.Endpoint, Token: token, MaxQPS: c.MaxQPS, OnAttempt: onAttempt})
+	return client, nil
 }

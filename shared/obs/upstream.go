@@ -18,7 +18,6 @@ type Upstream struct {
 	retries   int
 	latency   time.Duration
 	requestID string
-	ops       map[string]bool
 }
 
 type upstreamKey struct{}
@@ -49,10 +48,6 @@ func (u *Upstream) add(a galxe.Attempt) {
 	if a.Err != nil && a.Err.RequestID != "" {
 		u.requestID = a.Err.RequestID
 	}
-	if u.ops == nil {
-		u.ops = map[string]bool{}
-	}
-	u.ops[a.Operation] = true
 }
 
 // Attrs are the tally as log attributes; none when nothing was sent.

@@ -64,9 +64,8 @@ type errorFields struct {
 
 // Default Retry-After values where the upstream gave none.
 const (
-	defaultRetryAfter      = time.Second     // throttling, outages
-	tokenUnavailableAfter  = 5 * time.Second // SSM should recover by then
-	galxeStatusUnavailable = http.StatusServiceUnavailable
+	defaultRetryAfter     = time.Second     // throttling, outages
+	tokenUnavailableAfter = 5 * time.Second // SSM should recover by then
 )
 
 // statusFor is the mapping of DESIGN.md §6 from Galxe's categories.
@@ -77,13 +76,32 @@ var statusFor = map[galxe.Category]int{
 	galxe.CategoryRateLimit:      http.StatusTooManyRequests,
 	galxe.CategoryAuthentication: http.StatusBadGateway, // our token is bad: the caller cannot fix it
 	galxe.CategoryInternal:       http.StatusBadGateway,
-	galxe.CategoryUnavailable:    galxeStatusUnavailable,
+	galxe.CategoryUnavailable:    http.StatusServiceUnavailable,
 	galxe.CategoryUpstream:       http.StatusBadGateway,
 }
 
-// ErrorResponse maps any failure to its status and body. This is the one
-// place an outcome becomes an HTTP status.
+// problem is a failure mapped to the contract: its status and the fields of
+// its body (the Retry-After header is derived from them).
+type problem struct {
+	status int
+	fields errorFields
+}
+
+// ErrorResponse maps any failure to its status and body.
 func ErrorResponse(err error, requestID string) apigw.Response {
+	return problemFor(err, requestID).response()
+}
+
+func (p problem) response() apigw.Response {
+	resp := apigw.JSON(p.status, errorBody{Error: p.fields})
+	if s := p.fields.RetryAfterSeconds; s > 0 {
+		resp.Header = map[string]string{"Retry-After": strconv.Itoa(s)}
+	}
+	return resp
+}
+
+// problemFor is the one place an outcome becomes an HTTP status.
+func problemFor(err error, requestID string) problem {
 	f := errorFields{RequestID: requestID}
 	var (
 		status     int
@@ -135,12 +153,8 @@ func ErrorResponse(err error, requestID string) apigw.Response {
 	if f.Message == "" {
 		f.Message = http.StatusText(status)
 	}
-	var header map[string]string
 	if retryAfter > 0 {
 		f.RetryAfterSeconds = int(math.Ceil(retryAfter.Seconds()))
-		header = map[string]string{"Retry-After": strconv.Itoa(f.RetryAfterSeconds)}
 	}
-	resp := apigw.JSON(status, errorBody{Error: f})
-	resp.Header = header
-	return resp
+	return problem{status: status, fields: f}
 }

@@ -8,7 +8,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +59,7 @@ type Options struct {
 func New(o Options) *Handler {
 	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
 		maxItems: o.Config.MaxItemsPerRequest, log: o.Log}
-	h.problems = append(append(h.problems, o.Config.Problems...), o.Config.WebhookProblems()...)
+	h.problems = append(append([]string(nil), o.Config.Problems...), o.Config.WebhookProblems()...)
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -94,44 +93,52 @@ func (h *Handler) Handle(ctx context.Context, event []byte) any {
 		h.log.WarnContext(ctx, "rejected event", "status", resp.Status, "cold_start", h.cold.Swap(false))
 		return resp.For(apigw.V2)
 	}
-	var resp apigw.Response
+	var o outcome
 	if err != nil {
-		resp = ErrorResponse(badRequest(err.Error(), nil), req.RequestID)
+		p := problemFor(badRequest(err.Error(), nil), req.RequestID)
+		o = outcome{resp: p.response(), failure: &p}
 	} else {
-		resp = h.Serve(ctx, req)
+		o = h.serve(ctx, req)
 	}
-	h.logOutcome(ctx, req, resp, time.Since(start), upstream)
-	return resp.For(req.Version)
+	h.logOutcome(ctx, req, o, time.Since(start), upstream)
+	return o.resp.For(req.Version)
+}
+
+// outcome is a request's answer, the route it took and, on failure, the
+// mapped problem (for the log line, without reading the body back).
+type outcome struct {
+	resp    apigw.Response
+	route   route // zero when no route matched
+	failure *problem
 }
 
 // logOutcome writes the invocation's one line: the route, the outcome, what
 // Galxe was asked and how long it took, and the code and category of a failure.
-func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, resp apigw.Response, took time.Duration, up *obs.Upstream) {
-	attrs := []any{"method", req.Method, "path", req.Path, "status", resp.Status,
+func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome, took time.Duration, up *obs.Upstream) {
+	attrs := []any{"method", req.Method, "path", req.Path, "status", o.resp.Status,
 		"duration_ms", took.Milliseconds(), "api_request_id", req.RequestID}
-	if r, err := match(req.Method, req.Path); err == nil {
-		attrs = append(attrs, "route", r.name)
-		if r.name == "operation" {
-			attrs = append(attrs, "operation", r.param)
-		} else if r.name == "items" {
-			attrs = append(attrs, "operation", "credentialItems", "cred_id", r.param)
-		}
+	switch o.route.name {
+	case "":
+	case "operation":
+		attrs = append(attrs, "route", o.route.name, "operation", o.route.param)
+	case "items":
+		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", o.route.param)
+	default:
+		attrs = append(attrs, "route", o.route.name)
 	}
 	attrs = append(attrs, up.Attrs()...)
 	if h.cold.Swap(false) {
 		attrs = append(attrs, "cold_start", true)
 	}
 	level := slog.LevelInfo
-	if resp.Status >= 400 {
-		var body errorBody
-		if json.Unmarshal(resp.Body, &body) == nil {
-			attrs = append(attrs, "code", body.Error.Code, "category", body.Error.Category)
-		}
-		if resp.Status >= 500 {
-			level = slog.LevelError
-		} else {
-			level = slog.LevelWarn
-		}
+	if f := o.failure; f != nil {
+		attrs = append(attrs, "code", f.fields.Code, "category", f.fields.Category)
+	}
+	switch {
+	case o.resp.Status >= 500:
+		level = slog.LevelError
+	case o.resp.Status >= 400:
+		level = slog.LevelWarn
 	}
 	h.log.Log(ctx, level, "request", attrs...)
 }
@@ -168,22 +175,31 @@ func match(method, path string) (route, error) {
 	return r, nil
 }
 
-// Serve answers one request. Routing comes first (an unknown route is 404,
-// signed or not), then the size limit, then the signature, then the route.
+// Serve answers one request.
 func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response {
+	return h.serve(ctx, req).resp
+}
+
+// serve routes first (an unknown route is 404, signed or not), then checks
+// the size limit, then the signature, then runs the route.
+func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
+	fail := func(r route, err error) outcome {
+		p := problemFor(err, req.RequestID)
+		return outcome{resp: p.response(), route: r, failure: &p}
+	}
 	r, err := match(req.Method, req.Path)
 	if err != nil {
-		return ErrorResponse(err, req.RequestID)
+		return fail(route{}, err)
 	}
 	if r.name == "health" {
-		return h.health()
+		return outcome{resp: h.health(), route: r}
 	}
 	if len(req.Body) > MaxBodyBytes {
-		return ErrorResponse(&RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
-			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", len(req.Body), MaxBodyBytes)}, req.RequestID)
+		return fail(r, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", len(req.Body), MaxBodyBytes)})
 	}
 	if err := h.authenticate(ctx, req); err != nil {
-		return ErrorResponse(err, req.RequestID)
+		return fail(r, err)
 	}
 	var data any
 	switch r.name {
@@ -193,9 +209,9 @@ func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response 
 		data, err = h.runOperation(ctx, r.param, req.Body)
 	}
 	if err != nil {
-		return ErrorResponse(err, req.RequestID)
+		return fail(r, err)
 	}
-	return apigw.JSON(http.StatusOK, map[string]any{"data": data})
+	return outcome{resp: apigw.JSON(http.StatusOK, map[string]any{"data": data}), route: r}
 }
 
 func (h *Handler) health() apigw.Response {

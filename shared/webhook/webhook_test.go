@@ -549,6 +549,11 @@ func TestSecretsNeverInResponsesOrLogs(t *testing.T) {
 			}
 		}
 	}
+	for _, want := range []string{`"code":"INVALID_TOKEN"`, `"category":"AUTHENTICATION"`, `"route":"operation"`, `"operation":"health"`} {
+		if !strings.Contains(e.logs.String(), want) {
+			t.Errorf("the log lines lack %s", want)
+		}
+	}
 	all := seen.String() + e.logs.String()
 	for _, s := range []string{token, webhookSecret, strings.TrimPrefix(webhookSecret, "whsec_")} {
 		if strings.Contains(all, s) {
