@@ -37,8 +37,8 @@ import (
 )
 
 const (
-	tokenParam  = "galxe-lambda/access-token"
-	secretParam = "galxe-lambda/webhook-secret"
+	tokenParam  = "/galxe-lambda/access-token"
+	secretParam = "/galxe-lambda/webhook-secret"
 	benchToken  = "bench-token-0123456789abcdef"
 	benchSecret = "whsec_QmVuY2htYXJrU2VjcmV0S2V5Rm9yR2FseGU="
 	bulkCredID  = "900000000000000001"

@@ -5,13 +5,16 @@ package functions_test
 import (
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/awslabs/goformation/v7/intrinsics"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
 type template struct {
@@ -45,8 +48,22 @@ func loadTemplate(t *testing.T) template {
 		}
 		return name
 	}
+	// !GetAtt Resource.Attr becomes "Resource.Attr".
+	getAtt := func(_ string, input, _ any) any {
+		switch v := input.(type) {
+		case string:
+			return v
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			return strings.Join(parts, ".")
+		}
+		return nil
+	}
 	js, err := intrinsics.ProcessYAML(raw, &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref}})
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt}})
 	if err != nil {
 		t.Fatalf("template.yaml does not parse: %v", err)
 	}
@@ -89,20 +106,8 @@ func TestTemplateFunctions(t *testing.T) {
 		if lc, _ := prop(tpl, fn, "LoggingConfig").(map[string]any); lc["LogFormat"] != "JSON" {
 			t.Errorf("%s: JSON logging expected, got %v", fn, lc)
 		}
-		policies, _ := prop(tpl, fn, "Policies").([]any)
-		if len(policies) == 0 {
-			t.Errorf("%s: no SSM read policy", fn)
-		}
-		for _, p := range policies {
-			pm, _ := p.(map[string]any)
-			pol, ok := pm["SSMParameterReadPolicy"].(map[string]any)
-			if !ok {
-				continue
-			}
-			name, _ := pol["ParameterName"].(string)
-			if name == "" || strings.HasPrefix(name, "/") {
-				t.Errorf("%s: SSMParameterReadPolicy ParameterName %q must be set and have no leading slash", fn, name)
-			}
+		if prop(tpl, fn, "Tracing") != "Active" {
+			t.Errorf("%s: Tracing must be Active", fn)
 		}
 	}
 	if to, _ := prop(tpl, "WebhookFunction", "Timeout").(float64); to <= 0 || to >= 30 {
@@ -111,6 +116,101 @@ func TestTemplateFunctions(t *testing.T) {
 	eic, _ := prop(tpl, "ScheduledFunction", "EventInvokeConfig").(map[string]any)
 	if n, ok := eic["MaximumRetryAttempts"].(float64); !ok || n > 2 {
 		t.Errorf("ScheduledFunction async retries must be bounded, got %v", eic)
+	}
+}
+
+// environment merges a function's variables over the Globals'.
+func environment(tpl template, fn string) map[string]string {
+	vars := map[string]string{}
+	for _, src := range []any{tpl.Globals.Function["Environment"], tpl.Resources[fn].Properties["Environment"]} {
+		env, _ := src.(map[string]any)
+		vv, _ := env["Variables"].(map[string]any)
+		for k, v := range vv {
+			vars[k] = fmt.Sprint(v)
+		}
+	}
+	return vars
+}
+
+// Every variable naming a parameter holds SSM's fully qualified name (SSM
+// refuses "a/b" in every call), and the role may read exactly that
+// parameter: SSMParameterReadPolicy makes "parameter/${ParameterName}", so
+// its name has no leading slash (else the ARN reads "parameter//a/b").
+func TestTemplateParameterNamesAndPolicies(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, fn := range functions {
+		var allowed []string
+		policies, _ := prop(tpl, fn, "Policies").([]any)
+		for _, p := range policies {
+			pm, _ := p.(map[string]any)
+			if pol, ok := pm["SSMParameterReadPolicy"].(map[string]any); ok {
+				name, _ := pol["ParameterName"].(string)
+				allowed = append(allowed, "parameter/"+name)
+			}
+		}
+		named := 0
+		for k, v := range environment(tpl, fn) {
+			if !strings.HasSuffix(k, "_PARAMETER") {
+				continue
+			}
+			named++
+			if err := secret.CheckParameterName(v); err != nil || !strings.HasPrefix(v, "/") {
+				t.Errorf("%s: %s=%q is not a fully qualified SSM name (%v)", fn, k, v, err)
+			}
+			arn := "parameter/" + strings.TrimPrefix(v, "/")
+			if !slices.Contains(allowed, arn) {
+				t.Errorf("%s: %s=%q is read as %s, but the policies allow only %v", fn, k, v, arn, allowed)
+			}
+		}
+		if named == 0 {
+			t.Errorf("%s: no variable names an SSM parameter", fn)
+		}
+		for _, a := range allowed {
+			if strings.HasPrefix(a, "parameter//") {
+				t.Errorf("%s: SSMParameterReadPolicy builds %s (a leading slash in ParameterName)", fn, a)
+			}
+		}
+	}
+}
+
+// The defaults a user expects from sam deploy (DESIGN.md §9).
+func TestTemplateProductionDefaults(t *testing.T) {
+	tpl := loadTemplate(t)
+	raw, _ := os.ReadFile("../template.yaml")
+	for _, fn := range functions {
+		// The log group's name refers to the function ("/aws/lambda/${Fn}"); the
+		// parser drops the reference, so look for it in the source too.
+		if !strings.Contains(string(raw), "LogGroupName: !Sub \"/aws/lambda/${"+fn+"}\"") {
+			t.Errorf("%s: no log group of its own", fn)
+		}
+	}
+	groups := 0
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::Logs::LogGroup" {
+			groups++
+			if d, _ := r.Properties["RetentionInDays"].(float64); d <= 0 {
+				t.Errorf("a log group without retention: %v", r.Properties)
+			}
+		}
+	}
+	if groups < len(functions) {
+		t.Errorf("%d log groups for %d functions", groups, len(functions))
+	}
+	eic, _ := prop(tpl, "ScheduledFunction", "EventInvokeConfig").(map[string]any)
+	onFailure, _ := eic["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)
+	if onFailure["Type"] != "SQS" || onFailure["Destination"] == nil {
+		t.Errorf("ScheduledFunction: a failed job needs an SQS OnFailure destination, got %v", eic)
+	}
+	evs, _ := tpl.Resources["ScheduledFunction"].Properties["Events"].(map[string]any)
+	for name, e := range evs {
+		ev := e.(map[string]any)
+		if ev["Type"] != "ScheduleV2" {
+			continue
+		}
+		p, _ := ev["Properties"].(map[string]any)
+		if p["DeadLetterConfig"] == nil {
+			t.Errorf("schedule %s: no DeadLetterConfig", name)
+		}
 	}
 }
 
@@ -157,24 +257,75 @@ func TestTemplateRoutesAndSchedule(t *testing.T) {
 	}
 }
 
+// alarmMetric is one metric an alarm watches, from either form of alarm
+// (a single metric, or metric math over several).
+type alarmMetric struct {
+	Namespace, Name string
+	Dimensions      map[string]string
+	Period          float64
+}
+
+func alarmMetrics(p map[string]any) []alarmMetric {
+	dims := func(v any) map[string]string {
+		out := map[string]string{}
+		list, _ := v.([]any)
+		for _, d := range list {
+			dm, _ := d.(map[string]any)
+			out[fmt.Sprint(dm["Name"])] = fmt.Sprint(dm["Value"])
+		}
+		return out
+	}
+	if p["MetricName"] != nil {
+		period, _ := p["Period"].(float64)
+		return []alarmMetric{{fmt.Sprint(p["Namespace"]), fmt.Sprint(p["MetricName"]), dims(p["Dimensions"]), period}}
+	}
+	var out []alarmMetric
+	list, _ := p["Metrics"].([]any)
+	for _, m := range list {
+		stat, _ := m.(map[string]any)["MetricStat"].(map[string]any)
+		if stat == nil {
+			continue
+		}
+		metric, _ := stat["Metric"].(map[string]any)
+		period, _ := stat["Period"].(float64)
+		out = append(out, alarmMetric{fmt.Sprint(metric["Namespace"]), fmt.Sprint(metric["MetricName"]), dims(metric["Dimensions"]), period})
+	}
+	return out
+}
+
 func TestTemplateAlarms(t *testing.T) {
 	tpl := loadTemplate(t)
-	var canary, auth bool
+	found := map[string]bool{}
 	for _, r := range tpl.Resources {
 		if r.Type != "AWS::CloudWatch::Alarm" {
 			continue
 		}
-		p := r.Properties
-		dims, _ := json.Marshal(p["Dimensions"])
-		switch {
-		case p["Namespace"] == "AWS/Lambda" && p["MetricName"] == "Errors" && strings.Contains(string(dims), "ScheduledFunction"):
-			canary = p["Period"].(float64) <= 900
-		case p["Namespace"] == "GalxeLambda" && p["MetricName"] == "GalxeErrors" && strings.Contains(string(dims), "AUTHENTICATION"):
-			auth = p["Period"].(float64) <= 900
+		for _, m := range alarmMetrics(r.Properties) {
+			if m.Namespace == "GalxeLambda" && m.Dimensions["FunctionName"] == "" {
+				t.Errorf("alarm on %s without FunctionName: another stack's metrics would count", m.Name)
+			}
+			switch {
+			case m.Namespace == "AWS/Lambda" && m.Name == "Errors" && m.Dimensions["FunctionName"] == "ScheduledFunction" && m.Period <= 900:
+				found["canary"] = true
+			case m.Namespace == "GalxeLambda" && m.Name == "GalxeErrors" && m.Dimensions["Category"] == "AUTHENTICATION" && m.Period <= 900:
+				found["authentication/"+m.Dimensions["FunctionName"]] = true
+			case m.Namespace == "GalxeLambda" && m.Name == "GalxeRateLimited":
+				found["429/"+m.Dimensions["FunctionName"]] = true
+			case m.Namespace == "AWS/ApiGateway" && m.Name == "5xx" && m.Dimensions["ApiId"] == "HttpApi":
+				found["webhook 5xx"] = true
+			case m.Namespace == "AWS/SQS" && m.Name == "ApproximateNumberOfMessagesVisible":
+				found["dead letters"] = true
+			}
 		}
 	}
-	if !canary || !auth {
-		t.Errorf("want alarms on canary failures and on AUTHENTICATION errors within one canary period (canary %v, auth %v)", canary, auth)
+	want := []string{"canary", "webhook 5xx", "dead letters"}
+	for _, fn := range functions {
+		want = append(want, "authentication/"+fn, "429/"+fn)
+	}
+	for _, w := range want {
+		if !found[w] {
+			t.Errorf("no alarm on %s (found %v)", w, found)
+		}
 	}
 }
 

@@ -104,7 +104,7 @@ func startSystem(t *testing.T, gopts galxetest.Options, prepare func(s *system),
 	}
 	n := systemSeq.Add(1)
 	s := &system{galxe: galxetest.NewServer(gopts), ssm: ssmServer, out: &syncBuffer{}, deadline: 900 * time.Millisecond,
-		tokenParam: fmt.Sprintf("galxe/%d/token", n), secretParam: fmt.Sprintf("galxe/%d/webhook", n)}
+		tokenParam: fmt.Sprintf("/galxe/%d/token", n), secretParam: fmt.Sprintf("/galxe/%d/webhook", n)}
 	t.Cleanup(s.galxe.Close)
 	s.ssm.PutSecure(s.tokenParam, matrixToken)
 	s.ssm.PutSecure(s.secretParam, matrixSecret)

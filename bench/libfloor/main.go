@@ -33,7 +33,7 @@ func main() {
 		log.Fatal(err)
 	}
 	_, err = ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{
-		Name: aws.String("galxe-lambda/access-token"), WithDecryption: aws.Bool(true)})
+		Name: aws.String("/galxe-lambda/access-token"), WithDecryption: aws.Bool(true)})
 	cancel()
 	if err != nil {
 		log.Print(err)

@@ -22,8 +22,8 @@ import (
 
 // The parameter names the stack stores the secrets under, as deployed.
 const (
-	TokenParameter  = "galxe-lambda/access-token"
-	SecretParameter = "galxe-lambda/webhook-secret"
+	TokenParameter  = "/galxe-lambda/access-token"
+	SecretParameter = "/galxe-lambda/webhook-secret"
 )
 
 // Functions are the project's functions, by short name.

@@ -185,13 +185,35 @@ func TestHungUpstreamAnswered504BeforeTheDeadline(t *testing.T) {
 }
 
 func TestMissingParameterAnsweredAsConfigurationError(t *testing.T) {
-	s := startStack(t, Options{Env: map[string]map[string]string{"webhook": {"GALXE_ACCESS_TOKEN_PARAMETER": "galxe-lambda/missing"}}})
+	s := startStack(t, Options{Env: map[string]map[string]string{"webhook": {"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe-lambda/missing"}}})
 	a, inv := invoke(t, s, "webhook", readEvent(t, "webhook-operation-v2.json"), true)
 	if a.status != 500 || !strings.Contains(a.body, "CONFIGURATION_ERROR") || !strings.Contains(a.body, "galxe-lambda/missing") {
 		t.Fatalf("%d %s\n%s", a.status, a.body, inv.Logs)
 	}
 	if s.Galxe.Requests() != 0 {
 		t.Fatal("called Galxe without a token")
+	}
+}
+
+// The mistake a deployment made: a hierarchical name without its leading
+// slash. SSM refuses it in every call, so the function does not ask; it
+// answers a configuration error that says how to fix the name.
+func TestSlashlessParameterNameIsAClearConfigurationError(t *testing.T) {
+	name := strings.TrimPrefix(TokenParameter, "/")
+	s := startStack(t, Options{Env: map[string]map[string]string{"webhook": {"GALXE_ACCESS_TOKEN_PARAMETER": name}}})
+	a, inv := invoke(t, s, "webhook", readEvent(t, "webhook-operation-v2.json"), true)
+	if a.status != 500 || !strings.Contains(a.body, "CONFIGURATION_ERROR") || !strings.Contains(a.body, `use \"/`+name+`\"`) {
+		t.Fatalf("%d %s\n%s", a.status, a.body, inv.Logs)
+	}
+	if !strings.Contains(inv.Logs, "GALXE_ACCESS_TOKEN_PARAMETER") {
+		t.Errorf("the cold start's log does not name the variable:\n%s", inv.Logs)
+	}
+	if s.SSM.Reads(name) != 0 || s.Galxe.Requests() != 0 {
+		t.Fatalf("asked SSM %d times, Galxe %d times", s.SSM.Reads(name), s.Galxe.Requests())
+	}
+	h, _ := invoke(t, s, "webhook", readEvent(t, "webhook-health-v2.json"), false)
+	if h.status != 503 || !strings.Contains(h.body, "degraded") || !strings.Contains(h.body, "/"+name) {
+		t.Fatalf("health: %d %s", h.status, h.body)
 	}
 }
 

@@ -33,7 +33,7 @@ type Deps struct {
 // Init builds the dependencies. withWebhookSecret also loads the webhook
 // signing secret (the webhook function with standard-webhooks).
 func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, withWebhookSecret bool) *Deps {
-	d := &Deps{Config: config.FromEnv(getenv), Log: newLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout)}
+	d := &Deps{Config: config.FromEnv(getenv), Log: newLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"))}
 	cfg := d.Config
 	withWebhookSecret = withWebhookSecret && cfg.WebhookAuth == config.AuthStandardWebhooks
 	problems := cfg.Problems

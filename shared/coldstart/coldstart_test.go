@@ -20,12 +20,12 @@ func TestInitReadsBothSecretsFromSSMOnce(t *testing.T) {
 	ssm := ssmtest.NewServer()
 	defer ssm.Close()
 	ssm.Env(t)
-	ssm.PutSecure("galxe/token", token)
-	ssm.PutSecure("galxe/webhook", secret)
+	ssm.PutSecure("/galxe/token", token)
+	ssm.PutSecure("/galxe/webhook", secret)
 	galxe := galxetest.NewServer(galxetest.Options{Tokens: []string{token}})
 	defer galxe.Close()
 
-	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "galxe/token", "WEBHOOK_SECRET_PARAMETER": "galxe/webhook",
+	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_SECRET_PARAMETER": "/galxe/webhook",
 		"GALXE_ENDPOINT": galxe.URL}
 	var out bytes.Buffer
 	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, true)
@@ -39,8 +39,8 @@ func TestInitReadsBothSecretsFromSSMOnce(t *testing.T) {
 	if err != nil || v.Reveal() != secret {
 		t.Fatal("webhook secret not loaded")
 	}
-	if ssm.Reads("galxe/token") != 1 || ssm.Reads("galxe/webhook") != 1 {
-		t.Fatalf("reads: %d %d", ssm.Reads("galxe/token"), ssm.Reads("galxe/webhook"))
+	if ssm.Reads("/galxe/token") != 1 || ssm.Reads("/galxe/webhook") != 1 {
+		t.Fatalf("reads: %d %d", ssm.Reads("/galxe/token"), ssm.Reads("/galxe/webhook"))
 	}
 	if strings.Contains(out.String(), token) || strings.Contains(out.String(), "MfKQ9r8") {
 		t.Fatalf("secret in output: %s", out.String())
@@ -55,13 +55,13 @@ func TestInitSurvivesMissingParameterAndBadConfig(t *testing.T) {
 	ssm := ssmtest.NewServer()
 	defer ssm.Close()
 	ssm.Env(t)
-	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "galxe/missing", "GALXE_ENDPOINT": "http://galxe.example/q"}
+	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/missing", "GALXE_ENDPOINT": "http://galxe.example/q"}
 	var out bytes.Buffer
 	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, true)
 	if d.Galxe != nil || d.GalxeErr == nil {
 		t.Fatal("a non-https endpoint must not make a client")
 	}
-	for _, want := range []string{"GALXE_ENDPOINT", "galxe/missing", "WEBHOOK_AUTH=standard-webhooks needs"} {
+	for _, want := range []string{"GALXE_ENDPOINT", "/galxe/missing", "WEBHOOK_AUTH=standard-webhooks needs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log does not mention %s:\n%s", want, out.String())
 		}

@@ -65,6 +65,8 @@ func FromEnv(getenv func(string) string) Config {
 	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
 		c.Problems = append(c.Problems, "GALXE_ENDPOINT: "+strings.TrimPrefix(err.Error(), "galxe: "))
 	}
+	c.checkParameter("GALXE_ACCESS_TOKEN_PARAMETER", c.TokenParameter)
+	c.checkParameter("WEBHOOK_SECRET_PARAMETER", c.WebhookSecretParameter)
 	if c.TokenParameter == "" && c.token == "" {
 		c.Problems = append(c.Problems, "no Galxe token: set GALXE_ACCESS_TOKEN_PARAMETER (or GALXE_ACCESS_TOKEN for local runs)")
 	}
@@ -94,6 +96,24 @@ func FromEnv(getenv func(string) string) Config {
 	return c
 }
 
+// checkParameter adds a problem when a parameter name is one SSM refuses.
+func (c *Config) checkParameter(variable, name string) {
+	if name == "" {
+		return
+	}
+	if err := secret.CheckParameterName(name); err != nil {
+		c.Problems = append(c.Problems, fmt.Sprintf("%s %q: %v", variable, clipName(name), err))
+	}
+}
+
+// clipName keeps a configured name short enough to quote in a message.
+func clipName(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "…"
+	}
+	return s
+}
+
 // WebhookProblems lists what is missing for signed routes, besides Problems.
 func (c Config) WebhookProblems() []string {
 	if c.WebhookAuth == AuthStandardWebhooks && c.WebhookSecretParameter == "" && c.webhookSecret == "" {
@@ -108,15 +128,21 @@ func (c Config) NeedsSSM() bool { return c.TokenParameter != "" || c.WebhookSecr
 // TokenSource is where the Galxe token comes from: the parameter when named,
 // else the local value, else nowhere (a permanent configuration error).
 func (c Config) TokenSource(ssm secret.GetParameterAPI) *secret.Source {
-	return source("Galxe access token", c.TokenParameter, c.token, ssm)
+	return source("Galxe access token", "GALXE_ACCESS_TOKEN_PARAMETER", c.TokenParameter, c.token, ssm)
 }
 
 // WebhookSecretSource is where the webhook signing secret comes from.
 func (c Config) WebhookSecretSource(ssm secret.GetParameterAPI) *secret.Source {
-	return source("webhook signing secret", c.WebhookSecretParameter, c.webhookSecret, ssm)
+	return source("webhook signing secret", "WEBHOOK_SECRET_PARAMETER", c.WebhookSecretParameter, c.webhookSecret, ssm)
 }
 
-func source(what, parameter, local string, ssm secret.GetParameterAPI) *secret.Source {
+func source(what, variable, parameter, local string, ssm secret.GetParameterAPI) *secret.Source {
+	if parameter != "" {
+		if err := secret.CheckParameterName(parameter); err != nil {
+			// Asking SSM would only earn a ValidationException on every cold start.
+			return secret.Failing(what, clipName(parameter), &Error{Problems: []string{fmt.Sprintf("%s: %v", variable, err)}})
+		}
+	}
 	switch {
 	case parameter != "" && ssm != nil:
 		return secret.FromSSM(what, ssm, parameter)

@@ -1,14 +1,19 @@
 package config
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestDefaults(t *testing.T) {
-	c := FromEnv(env(map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "galxe/token", "WEBHOOK_SECRET_PARAMETER": "galxe/secret"}))
+	c := FromEnv(env(map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_SECRET_PARAMETER": "/galxe/secret"}))
 	if len(c.Problems) != 0 || len(c.WebhookProblems()) != 0 {
 		t.Fatalf("problems: %v %v", c.Problems, c.WebhookProblems())
 	}
@@ -36,4 +41,32 @@ func TestProblemsNameSettingsNotValues(t *testing.T) {
 	if strings.Contains(strings.Join(local.Problems, ""), "tok-12345") {
 		t.Fatal("a problem names the token")
 	}
+}
+
+// A hierarchical name without its leading slash is refused by SSM in every
+// call: it is a configuration problem that says how to fix it, and the
+// source fails at once without asking SSM.
+func TestSlashlessParameterName(t *testing.T) {
+	c := FromEnv(env(map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "galxe-lambda/access-token",
+		"WEBHOOK_SECRET_PARAMETER": "galxe-lambda/webhook-secret"}))
+	all := strings.Join(c.Problems, "\n")
+	for _, want := range []string{`GALXE_ACCESS_TOKEN_PARAMETER "galxe-lambda/access-token"`, `use "/galxe-lambda/access-token"`,
+		`WEBHOOK_SECRET_PARAMETER "galxe-lambda/webhook-secret"`, `use "/galxe-lambda/webhook-secret"`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %s in:\n%s", want, all)
+		}
+	}
+	asked := 0
+	_, err := c.TokenSource(countingSSM{&asked}).Get(context.Background())
+	var serr *secret.Error
+	if !errors.As(err, &serr) || !serr.Permanent || !strings.Contains(err.Error(), `use "/galxe-lambda/access-token"`) || asked != 0 {
+		t.Fatalf("got %v after %d SSM calls; want a permanent error and no call", err, asked)
+	}
+}
+
+type countingSSM struct{ n *int }
+
+func (c countingSSM) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	*c.n++
+	return nil, errors.New("not reached")
 }

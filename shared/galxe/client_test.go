@@ -325,18 +325,18 @@ func TestRotatedTokenPickedUpWithOneSSMRead(t *testing.T) {
 	ssmSrv := ssmtest.NewServer()
 	defer ssmSrv.Close()
 	ssmSrv.Env(t)
-	ssmSrv.PutSecure("galxe/token", "old-token")
+	ssmSrv.PutSecure("/galxe/token", "old-token")
 	ssmClient, err := secret.NewSSMClient(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := secret.FromSSM("Galxe access token", ssmClient, "galxe/token")
+	src := secret.FromSSM("Galxe access token", ssmClient, "/galxe/token")
 	f := newFixture(t, galxetest.Options{Tokens: []string{"old-token"}}, galxe.Config{Token: src})
 	if _, err := f.client.Do(context.Background(), "health", nil); err != nil {
 		t.Fatal(err)
 	}
 	// Rotate: Galxe now accepts only the new token, SSM holds it.
-	ssmSrv.PutSecure("galxe/token", "new-token")
+	ssmSrv.PutSecure("/galxe/token", "new-token")
 	f.srv.SetTokens("new-token")
 
 	const callers = 20
@@ -354,7 +354,7 @@ func TestRotatedTokenPickedUpWithOneSSMRead(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := ssmSrv.Reads("galxe/token"); n != 2 {
+	if n := ssmSrv.Reads("/galxe/token"); n != 2 {
 		t.Fatalf("SSM reads = %d, want 2 (cold start + one shared re-read)", n)
 	}
 
@@ -364,7 +364,7 @@ func TestRotatedTokenPickedUpWithOneSSMRead(t *testing.T) {
 	if ge := asError(t, err); ge.Code != "INVALID_TOKEN" || ge.Attempts != 1 {
 		t.Fatalf("got %v after %d attempts", ge, ge.Attempts)
 	}
-	if n := ssmSrv.Reads("galxe/token"); n != 3 {
+	if n := ssmSrv.Reads("/galxe/token"); n != 3 {
 		t.Fatalf("SSM reads = %d, want 3", n)
 	}
 }

@@ -16,15 +16,31 @@ const Namespace = "GalxeLambda"
 // Metrics writes one Embedded Metric Format line per request to Galxe:
 // GalxeRequests, GalxeRetries, GalxeRateLimited, GalxeLatency (ms) and, on
 // failure, GalxeErrors with the Category dimension. CloudWatch Logs turns
-// the lines into metrics; nothing is sent from the function.
+// the lines into metrics; nothing is sent from the function. Each metric is
+// also given by FunctionName, so that two stacks in one account never feed
+// each other's alarms.
 type Metrics struct {
-	mu  sync.Mutex
-	w   io.Writer
-	now func() time.Time
+	mu       sync.Mutex
+	w        io.Writer
+	function string
+	now      func() time.Time
 }
 
-// NewMetrics writes to w (stdout in Lambda).
-func NewMetrics(w io.Writer) *Metrics { return &Metrics{w: w, now: time.Now} }
+// NewMetrics writes to w (stdout in Lambda); function is the function's
+// name (AWS_LAMBDA_FUNCTION_NAME), or "" outside Lambda.
+func NewMetrics(w io.Writer, function string) *Metrics {
+	return &Metrics{w: w, function: function, now: time.Now}
+}
+
+// dimensions are the dimension sets of a metric: by keys alone and, when
+// the function's name is known, by keys and FunctionName.
+func (m *Metrics) dimensions(keys ...string) [][]string {
+	sets := [][]string{keys}
+	if m.function != "" {
+		sets = append(sets, append(append([]string(nil), keys...), "FunctionName"))
+	}
+	return sets
+}
 
 type metricDef struct {
 	Name string `json:"Name"`
@@ -51,12 +67,15 @@ func (m *Metrics) Attempt(ctx context.Context, a galxe.Attempt) {
 		line["GalxeRetries"] = 1
 		defs = append(defs, metricDef{"GalxeRetries", "Count"})
 	}
-	directives := []directive{{Namespace: Namespace, Dimensions: [][]string{{}}, Metrics: defs}}
+	if m.function != "" {
+		line["FunctionName"] = m.function
+	}
+	directives := []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}}
 	if a.Err != nil {
 		line["Category"] = string(a.Err.Category)
 		line["Code"] = a.Err.Code
 		line["GalxeErrors"] = 1
-		directives = append(directives, directive{Namespace: Namespace, Dimensions: [][]string{{"Category"}},
+		directives = append(directives, directive{Namespace: Namespace, Dimensions: m.dimensions("Category"),
 			Metrics: []metricDef{{"GalxeErrors", "Count"}}})
 		if a.Err.Category == galxe.CategoryRateLimit {
 			line["GalxeRateLimited"] = 1

@@ -16,7 +16,7 @@ import (
 // has a value at the root, and each dimension too.
 func TestMetricsAreValidEMF(t *testing.T) {
 	var out bytes.Buffer
-	m := NewMetrics(&out)
+	m := NewMetrics(&out, "stack-WebhookFunction-1A2B")
 	m.Attempt(context.Background(), galxe.Attempt{Operation: "health", Number: 1, Latency: 1500 * time.Microsecond})
 	m.Attempt(context.Background(), galxe.Attempt{Operation: "credential", Number: 2, Latency: 20 * time.Millisecond,
 		Err: &galxe.Error{Code: "QUOTA_EXCEEDED", Category: galxe.CategoryRateLimit, RequestID: "req_1"}})
@@ -63,6 +63,24 @@ func TestMetricsAreValidEMF(t *testing.T) {
 	for _, want := range []string{"GalxeRequests", "GalxeLatency", "GalxeRetries", "GalxeRateLimited", "GalxeErrors"} {
 		if !names[want] {
 			t.Errorf("no %s", want)
+		}
+	}
+	// Every metric is given by FunctionName too: alarms of one stack never
+	// count another stack's requests.
+	for _, line := range lines {
+		if line["FunctionName"] != "stack-WebhookFunction-1A2B" {
+			t.Errorf("FunctionName %v", line["FunctionName"])
+		}
+		for _, d := range line["_aws"].(map[string]any)["CloudWatchMetrics"].([]any) {
+			byFunction := false
+			for _, set := range d.(map[string]any)["Dimensions"].([]any) {
+				for _, dim := range set.([]any) {
+					byFunction = byFunction || dim == "FunctionName"
+				}
+			}
+			if !byFunction {
+				t.Errorf("a directive without a FunctionName dimension set: %v", d)
+			}
 		}
 	}
 	if lines[0]["GalxeLatency"] != 1.5 || lines[1]["Category"] != "RATE_LIMIT" {

@@ -65,8 +65,8 @@ func newSSM(t *testing.T) (*ssmtest.Server, secret.GetParameterAPI) {
 
 func TestSSMReadsSecureStringWithDecryption(t *testing.T) {
 	srv, client := newSSM(t)
-	srv.PutSecure("galxe/token", tokenValue)
-	src := secret.FromSSM("Galxe access token", client, "galxe/token")
+	srv.PutSecure("/galxe/token", tokenValue)
+	src := secret.FromSSM("Galxe access token", client, "/galxe/token")
 	for range 3 {
 		v, err := src.Get(context.Background())
 		if err != nil {
@@ -76,7 +76,7 @@ func TestSSMReadsSecureStringWithDecryption(t *testing.T) {
 			t.Fatalf("got a different value (decryption not requested?)")
 		}
 	}
-	if n := srv.Reads("galxe/token"); n != 1 {
+	if n := srv.Reads("/galxe/token"); n != 1 {
 		t.Fatalf("SSM reads = %d, want 1 (value kept in memory)", n)
 	}
 }

@@ -59,8 +59,12 @@ func Static(what, value string) *Source {
 }
 
 // Unconfigured is a source that always fails with a permanent ErrNotConfigured.
-func Unconfigured(what string) *Source {
-	return NewSource(what, "", func(context.Context) (string, error) { return "", ErrNotConfigured },
+func Unconfigured(what string) *Source { return Failing(what, "", ErrNotConfigured) }
+
+// Failing is a source whose configuration is wrong: it always fails with
+// err, permanently, without asking any store.
+func Failing(what, parameter string, err error) *Source {
+	return NewSource(what, parameter, func(context.Context) (string, error) { return "", err },
 		func(error) bool { return true })
 }
 

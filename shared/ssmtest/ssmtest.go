@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -58,7 +60,14 @@ func NewServer() *Server {
 func (s *Server) Close() { s.srv.Close() }
 
 // PutSecure stores (or rotates) a SecureString and returns its new version.
-func (s *Server) PutSecure(name, value string) int64 { return s.put(name, value, "SecureString") }
+// It panics on a name SSM refuses, so a test cannot rely on a name that a
+// deployment could never create.
+func (s *Server) PutSecure(name, value string) int64 {
+	if msg := invalidName(name, true); msg != "" {
+		panic("ssmtest: SSM refuses the name " + strconv.Quote(name) + ": " + msg)
+	}
+	return s.put(name, value, "SecureString")
+}
 
 func (s *Server) put(name, value, typ string) int64 {
 	s.mu.Lock()
@@ -110,11 +119,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, 400, "ValidationException", "1 validation error detected: Name must not be null")
 			return
 		}
+		s.mu.Lock()
+		s.reads[in.Name]++
+		s.mu.Unlock()
+		name, _, _ := strings.Cut(strings.TrimSpace(in.Name), ":") // a ":version" or ":label" selector may follow
+		if msg := invalidName(name, false); msg != "" {
+			writeError(w, 400, "ValidationException", msg)
+			return
+		}
+		in.Name = name
 		s.getParameter(w, r, in)
 	case "AmazonSSM.PutParameter":
 		var in putParameterInput
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.Name == "" {
 			writeError(w, 400, "ValidationException", "1 validation error detected")
+			return
+		}
+		in.Name = strings.TrimSpace(in.Name)
+		if msg := invalidName(in.Name, true); msg != "" {
+			writeError(w, 400, "ValidationException", msg)
+			return
+		}
+		if in.Type != "" && in.Type != "String" && in.Type != "StringList" && in.Type != "SecureString" {
+			writeError(w, 400, "ValidationException", fmt.Sprintf("1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type))
+			return
+		}
+		if len(in.Value) > 4096 {
+			writeError(w, 400, "ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.")
 			return
 		}
 		s.mu.Lock()
@@ -135,9 +166,49 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// invalidName is SSM's ValidationException message for a name it refuses,
+// or "" (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html):
+// only a-zA-Z0-9_.- and "/"; a hierarchical name must be fully qualified
+// (begin with "/"); at most 15 levels; at most 1011 characters; and a new
+// name may not begin with "aws" or "ssm".
+func invalidName(name string, creating bool) string {
+	const charset = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_"
+	if name == "" {
+		return "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"
+	}
+	if len(name) > 1011 {
+		return "1 validation error detected: Value at 'name' failed to satisfy constraint: Member must have length less than or equal to 1011"
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.-/", c)) {
+			return charset
+		}
+	}
+	if strings.Contains(name, "/") {
+		if name[0] != '/' {
+			return "Parameter name must be a fully qualified name."
+		}
+		levels := strings.Split(name[1:], "/")
+		if len(levels) > 15 {
+			return "The parameter hierarchy depth is greater than the maximum allowed depth of 15."
+		}
+		for _, l := range levels {
+			if l == "" {
+				return charset
+			}
+		}
+	}
+	if creating {
+		first := strings.ToLower(strings.TrimPrefix(name, "/"))
+		if strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm") {
+			return "No access to reserved parameter name: " + name + "."
+		}
+	}
+	return ""
+}
+
 func (s *Server) getParameter(w http.ResponseWriter, r *http.Request, in getParameterInput) {
 	s.mu.Lock()
-	s.reads[in.Name]++
 	var fault *Fault
 	if q := s.faults[in.Name]; len(q) > 0 {
 		fault, s.faults[in.Name] = &q[0], q[1:]

@@ -502,20 +502,20 @@ func TestTokenAndConfigurationErrors(t *testing.T) {
 }
 
 func TestTokenUnavailableAnswers503(t *testing.T) {
-	failing := secret.NewSource("Galxe access token", "galxe/token", func(context.Context) (string, error) {
+	failing := secret.NewSource("Galxe access token", "/galxe/token", func(context.Context) (string, error) {
 		return "", fmt.Errorf("ThrottlingException: Rate exceeded")
 	}, func(error) bool { return false })
 	srv := galxetest.NewServer(galxetest.Options{Tokens: []string{token}})
 	defer srv.Close()
 	client, _ := galxe.New(galxe.Config{Endpoint: srv.URL, Token: failing})
 	cfg := config.FromEnv(func(k string) string {
-		return map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "galxe/token", "WEBHOOK_AUTH": "none"}[k]
+		return map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_AUTH": "none"}[k]
 	})
 	h := webhook.New(webhook.Options{Config: cfg, Galxe: client})
 	req := &apigw.Request{Version: apigw.V2, Method: "POST", Path: "/operations/health", Header: http.Header{}, RequestID: "r"}
 	resp := h.Serve(context.Background(), req)
 	if resp.Status != 503 || resp.Header["Retry-After"] == "" || !strings.Contains(string(resp.Body), "TOKEN_UNAVAILABLE") ||
-		!strings.Contains(string(resp.Body), "galxe/token") {
+		!strings.Contains(string(resp.Body), "/galxe/token") {
 		t.Fatalf("%d %v %s", resp.Status, resp.Header, resp.Body)
 	}
 }
