@@ -35,7 +35,7 @@ func NewMetrics(w io.Writer, function string) *Metrics {
 // dimensions are the dimension sets of a metric: by keys alone and, when
 // the function's name is known, by keys and FunctionName.
 func (m *Metrics) dimensions(keys ...string) [][]string {
-	sets := [][]string{keys}
+	sets := [][]string{append([]string{}, keys...)} // [] rather than null for no keys
 	if m.function != "" {
 		sets = append(sets, append(append([]string(nil), keys...), "FunctionName"))
 	}
