@@ -4,9 +4,11 @@
 // pointed at the stand-ins with the variables a deployment uses.
 //
 //	devstack            # demo: invoke every file in events/, then a few failures; exit 1 if any answer is wrong
-//	devstack -up        # leave the stack running and print its addresses, until Ctrl-C
+//	devstack -up        # leave the stack running, its logs on the terminal, until Ctrl-C
 //	devstack -up -real  # the same against the real Galxe, with GALXE_ACCESS_TOKEN from the environment
-//	devstack -sign FILE # print FILE signed with the running stack's webhook secret
+//	devstack -send METHOD PATH [-d BODY | -d @file | -d @-] [-v1]
+//	                    # one signed webhook request to the running stack: status, body, log lines
+//	devstack -sign FILE # print FILE signed by the running stack (for scripts; -send is simpler)
 package main
 
 import (
@@ -35,14 +37,26 @@ func main() {
 		events = flag.String("events", "events", "folder of sample events")
 		rie    = flag.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary (built if missing)")
 		work   = flag.String("work", ".devstack", "folder for the built functions and the stack's state")
-		sign   = flag.String("sign", "", "print this event signed with the running stack's webhook secret")
+		sign   = flag.String("sign", "", "print this event signed by the running stack")
+		doSend = flag.Bool("send", false, "send METHOD PATH [-d BODY|@file|@-] [-v1] to the running stack's webhook function")
 	)
 	flag.Parse()
-	if *sign != "" {
-		os.Exit(signFile(*sign, *work))
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch {
+	case *doSend:
+		if err := send(ctx, *work, flag.Args(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "devstack -send:", err)
+			os.Exit(1)
+		}
+		return
+	case *sign != "":
+		if err := signToStdout(ctx, *work, *sign, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "devstack -sign:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *up, *real, *events, *rie, *work, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
@@ -63,6 +77,9 @@ func run(ctx context.Context, up, real bool, events, rie, work string, w io.Writ
 		return err
 	}
 	opts := Options{Bootstraps: bootstraps, RIE: rie}
+	if up {
+		opts.LiveLogs = w
+	}
 	if real {
 		opts.RealEndpoint = os.Getenv("GALXE_ENDPOINT")
 		if opts.RealEndpoint == "" {
@@ -75,11 +92,17 @@ func run(ctx context.Context, up, real bool, events, rie, work string, w io.Writ
 		return err
 	}
 	defer s.Close()
-	if err := os.WriteFile(filepath.Join(work, "webhook-secret"), []byte(s.WebhookSecret), 0o600); err != nil {
-		return err
-	}
+	_ = os.Remove(filepath.Join(work, "webhook-secret")) // what older versions left behind
 	if up {
-		printAddresses(w, s, work)
+		front, err := s.Serve()
+		if err != nil {
+			return err
+		}
+		if err := writeState(work, front); err != nil {
+			return err
+		}
+		defer os.Remove(filepath.Join(work, stateFile))
+		printAddresses(w, s.status(front))
 		<-ctx.Done()
 		fmt.Fprintln(w, "stopping")
 		return nil
@@ -87,42 +110,21 @@ func run(ctx context.Context, up, real bool, events, rie, work string, w io.Writ
 	return demo(ctx, s, events, w)
 }
 
-func printAddresses(w io.Writer, s *Stack, work string) {
-	fmt.Fprintf(w, "\nthe stack is up (Ctrl-C stops it)\n")
-	if s.Galxe != nil {
-		fmt.Fprintf(w, "  Galxe stand-in     %s\n", s.Galxe.URL)
-	} else {
-		fmt.Fprintf(w, "  Galxe              %s (real)\n", s.Endpoint)
-	}
-	fmt.Fprintf(w, "  SSM stand-in       %s (parameters %s, %s)\n", s.SSM.URL, TokenParameter, SecretParameter)
+func printAddresses(w io.Writer, st Status) {
+	fmt.Fprintf(w, "\nthe stack is up (Ctrl-C stops it); the functions' log lines follow as they come\n")
+	fmt.Fprintf(w, "  Galxe              %s\n", st.Galxe)
+	fmt.Fprintf(w, "  SSM stand-in       %s (parameters %s, %s)\n", st.SSM, TokenParameter, SecretParameter)
 	for _, fn := range Functions {
-		fmt.Fprintf(w, "  %-18s %s\n", fn+" function", s.Functions[fn].URL)
+		fmt.Fprintf(w, "  %-18s %s\n", fn+" function", st.Functions[fn])
 	}
 	fmt.Fprintf(w, `
-send your own events (webhook events must be signed; the secret is in %s):
-  go run ./cmd/devstack -sign events/webhook-health-v2.json | curl -s %s -d @-
+in another terminal:
+  go run ./cmd/devstack -send GET /health
+  go run ./cmd/devstack -send POST /operations/credential -d '{"variables":{"id":"380512468497932288"}}'
   curl -s %s -d @events/scheduled-canary.json
-`, filepath.Join(work, "webhook-secret"), s.Functions["webhook"].URL, s.Functions["scheduled"].URL)
-}
+  aws lambda invoke --endpoint-url %s --function-name scheduled --payload fileb://events/scheduled-canary.json out.json
 
-func signFile(path, work string) int {
-	secret, err := os.ReadFile(filepath.Join(work, "webhook-secret"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "devstack: no running stack's secret:", err)
-		return 1
-	}
-	event, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "devstack:", err)
-		return 1
-	}
-	signed, err := SignEvent(event, strings.TrimSpace(string(secret)), "msg_"+randomHex(8), time.Now())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "devstack:", err)
-		return 1
-	}
-	os.Stdout.Write(signed)
-	return 0
+`, st.Functions["scheduled"], st.URL)
 }
 
 // answer is what a function said, read the same way for both functions.
@@ -255,7 +257,7 @@ func failureChecks(files []string) []check {
 }
 
 func printInvocation(w io.Writer, c check, inv *Invocation, a answer, ok bool) {
-	mark := "ok"
+	mark := "as expected"
 	if !ok {
 		mark = fmt.Sprintf("WRONG (want %d with %q)", c.want, c.wantHas)
 	}

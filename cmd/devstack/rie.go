@@ -65,8 +65,9 @@ func freeAddr() (string, error) {
 }
 
 // startEmulated runs rie with bootstrap and env (the whole environment the
-// function sees) on free loopback ports, and waits until it listens.
-func startEmulated(ctx context.Context, name, rie, bootstrap string, env []string) (*Emulated, error) {
+// function sees) on free loopback ports, and waits until it listens. What
+// it writes is kept, and copied to live as it comes when live is not nil.
+func startEmulated(ctx context.Context, name, rie, bootstrap string, env []string, live io.Writer) (*Emulated, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -80,6 +81,10 @@ func startEmulated(ctx context.Context, name, rie, bootstrap string, env []strin
 	cmd.Env = env
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	if live != nil {
+		both := io.MultiWriter(out, live)
+		cmd.Stdout, cmd.Stderr = both, both
+	}
 	// Its own process group: stopping it stops the bootstrap it spawned.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

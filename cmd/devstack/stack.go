@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
@@ -44,7 +47,16 @@ type Options struct {
 	RealEndpoint, RealToken string
 	// Env adds or overrides variables, by function.
 	Env map[string]map[string]string
+	// Instances is how many instances of each function may run at once
+	// (Lambda's concurrency); 0 means DefaultInstances.
+	Instances int
+	// LiveLogs, when set, receives every line the functions write as it
+	// comes, prefixed by the function's name and instance.
+	LiveLogs io.Writer
 }
+
+// DefaultInstances is how many instances of a function run at most.
+const DefaultInstances = 4
 
 // Stack is the whole system on loopback: the Galxe and SSM stand-ins and
 // each function under the emulator.
@@ -54,7 +66,9 @@ type Stack struct {
 	Endpoint      string
 	Token         string // the Galxe token the functions read from SSM
 	WebhookSecret string
-	Functions     map[string]*Emulated
+	Functions     map[string]*Function
+
+	front *http.Server // Serve's, when started
 }
 
 func randomHex(n int) string {
@@ -65,7 +79,7 @@ func randomHex(n int) string {
 
 // Start brings the stack up. On error, whatever started is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	s = &Stack{SSM: ssmtest.NewServer(), Functions: map[string]*Emulated{}}
+	s = &Stack{SSM: ssmtest.NewServer(), Functions: map[string]*Function{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -123,15 +137,30 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		for k, v := range o.Env[fn] {
 			vars[k] = v
 		}
-		env := make([]string, 0, len(vars))
-		for k, v := range vars {
-			env = append(env, k+"="+v)
+		instances := o.Instances
+		if instances <= 0 {
+			instances = DefaultInstances
 		}
-		e, err := startEmulated(ctx, fn, o.RIE, bootstrap, env)
+		var liveMu sync.Mutex
+		f := newFunction(fn, instances, func(ctx context.Context, n int) (*Emulated, error) {
+			env := make([]string, 0, len(vars)+1)
+			for k, v := range vars {
+				env = append(env, k+"="+v)
+			}
+			env = append(env, fmt.Sprintf("AWS_LAMBDA_LOG_STREAM_NAME=devstack/%s/%d", fn, n))
+			var live io.Writer
+			if o.LiveLogs != nil {
+				live = &linePrefixer{mu: &liveMu, w: o.LiveLogs, prefix: fmt.Sprintf("%-9s #%d", fn, n)}
+			}
+			return startEmulated(ctx, fmt.Sprintf("%s #%d", fn, n), o.RIE, bootstrap, env, live)
+		})
+		s.Functions[fn] = f
+		// The first instance now, so a broken emulator shows at start.
+		e, err := f.acquire(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.Functions[fn] = e
+		f.release(e)
 	}
 	return s, nil
 }
@@ -141,8 +170,11 @@ func (s *Stack) Close() {
 	if s == nil {
 		return
 	}
-	for _, e := range s.Functions {
-		e.Stop()
+	if s.front != nil {
+		_ = s.front.Close()
+	}
+	for _, f := range s.Functions {
+		f.Stop()
 	}
 	if s.Galxe != nil {
 		s.Galxe.Close()

@@ -52,11 +52,9 @@ func startStack(t *testing.T, o Options) *Stack {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		for _, e := range s.Functions {
-			select {
-			case <-e.done:
-			default:
-				t.Errorf("%s still running after Close", e.Name)
+		for _, f := range s.Functions {
+			if !f.stopped() {
+				t.Errorf("%s still running after Close", f.Name)
 			}
 		}
 	})
