@@ -8,7 +8,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 FUNCTIONS := webhook scheduled
 
-.PHONY: bench fuzz all build test lint vet staticcheck fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
+.PHONY: bench fuzz all build test lint vet staticcheck cfn-lint fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
 
 all: lint test
 
@@ -68,5 +68,10 @@ vet:
 staticcheck:
 	$(GO) tool $(TOOLS) staticcheck ./...
 
-## lint: gofmt, go vet and staticcheck
-lint: fmt-check vet staticcheck
+## cfn-lint: the template as AWS builds it (cfn-lint with SAM's translator), when cfn-lint is on the PATH
+cfn-lint:
+	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "cfn-lint: template.yaml clean"; \
+	else echo "cfn-lint not on the PATH: template.yaml not linted (pip install cfn-lint)"; fi
+
+## lint: gofmt, go vet, staticcheck and cfn-lint
+lint: fmt-check vet staticcheck cfn-lint

@@ -392,3 +392,41 @@ func TestSAMBuildTargetsMakeArm64Bootstraps(t *testing.T) {
 		f.Close()
 	}
 }
+
+// The README's put-parameter commands create names SSM accepts, and the
+// very names the template's defaults make the functions read.
+func TestREADMEParameterCommandsMatchTheTemplate(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := loadTemplate(t)
+	read := map[string]bool{}
+	for _, fn := range functions {
+		for k, v := range environment(tpl, fn) {
+			if strings.HasSuffix(k, "_PARAMETER") {
+				read[v] = false
+			}
+		}
+	}
+	re := regexp.MustCompile(`put-parameter\s+--name\s+(\S+)`)
+	found := re.FindAllStringSubmatch(string(raw), -1)
+	if len(found) == 0 {
+		t.Fatal("the README shows no put-parameter command")
+	}
+	for _, m := range found {
+		name := strings.Trim(m[1], `"'`)
+		if err := secret.CheckParameterName(name); err != nil {
+			t.Errorf("README: put-parameter --name %s: SSM refuses it: %v", name, err)
+		}
+		if _, ok := read[name]; !ok {
+			t.Errorf("README creates %s, which no function reads (they read %v)", name, read)
+		}
+		read[name] = true
+	}
+	for name, created := range read {
+		if !created {
+			t.Errorf("the README does not create %s", name)
+		}
+	}
+}

@@ -177,3 +177,63 @@ func TestConcurrentRequestsAllAnswered(t *testing.T) {
 		t.Errorf("bad JSON: %d %s", resp.StatusCode, body)
 	}
 }
+
+// readmeSends are the README's -send commands, split as a shell would
+// (single quotes, and lines continued with a backslash).
+func readmeSends(t *testing.T) [][]string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(raw), "\\\n", " ")
+	var cmds [][]string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		rest, ok := strings.CutPrefix(line, "go run ./cmd/devstack -send ")
+		if !ok {
+			continue
+		}
+		if i := strings.Index(rest, " #"); i >= 0 {
+			rest = rest[:i]
+		}
+		var args []string
+		for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimSpace(rest) {
+			if rest[0] == '\'' {
+				end := strings.IndexByte(rest[1:], '\'')
+				args, rest = append(args, rest[1:end+1]), rest[end+2:]
+				continue
+			}
+			word, after, _ := strings.Cut(rest, " ")
+			args, rest = append(args, word), after
+		}
+		cmds = append(cmds, args)
+	}
+	return cmds
+}
+
+// What the README tells a user to run works against a running stack.
+func TestREADMESendCommands(t *testing.T) {
+	cmds := readmeSends(t)
+	if len(cmds) < 3 {
+		t.Fatalf("the README shows %d -send commands", len(cmds))
+	}
+	s := startStack(t, Options{})
+	front, err := s.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := writeState(work, front); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range cmds {
+		var out bytes.Buffer
+		if err := send(context.Background(), work, args, nil, &out); err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, out.String())
+		}
+		if !strings.Contains(out.String(), " -> 200 OK") {
+			t.Errorf("%q:\n%s", args, out.String())
+		}
+	}
+}

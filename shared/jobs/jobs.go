@@ -57,7 +57,12 @@ type Error struct {
 	Err error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("job %s failed: %v", e.Job, e.Err) }
+func (e *Error) Error() string {
+	if e.Job == "" { // the input was refused before a job could be named
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("job %s failed: %v", e.Job, e.Err)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrBadInput is a job that cannot be understood; retrying will not help.
@@ -201,7 +206,11 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 			return sum, nil
 		}
 	}
-	attrs := append([]any{"job", job.Job, "operation", job.Operation, "error", err.Error(),
+	name := job.Job
+	if name == "" {
+		name = "(invalid input)"
+	}
+	attrs := append([]any{"job", name, "operation", job.Operation, "error", err.Error(),
 		"duration_ms", time.Since(start).Milliseconds(), "cold_start", cold}, upstream.Attrs()...)
 	var gerr *galxe.Error
 	if errors.As(err, &gerr) {

@@ -149,6 +149,10 @@ func TestFailuresAreErrors(t *testing.T) {
 			if !strings.Contains(logs.String(), `"job failed"`) {
 				t.Errorf("failure not logged: %s", logs.String())
 			}
+			// A job refused before it is named still says what it was.
+			if strings.Contains(err.Error(), "job  ") || strings.Contains(logs.String(), `"job":""`) {
+				t.Errorf("an empty job name in %q or the log: %s", err, logs.String())
+			}
 		})
 	}
 }
