@@ -13,9 +13,5 @@ import (
 
 func main() {
 	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, false)
-	r := &jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, Log: d.Log}
-	if os.Getenv("GOGC") == "" { // GOGC in the environment wins
-		r.GCPercent = jobs.DefaultGCPercent
-	}
-	lambda.StartWithOptions(r, lambda.WithEnableSIGTERM(func() { d.Log.Info("SIGTERM: shutting down") }))
+	lambda.Start(&jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, Log: d.Log})
 }

@@ -11,9 +11,11 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/webhook"
 )
 
+// No lambda.WithEnableSIGTERM: it registers an extension before the first
+// invocation (a Runtime API round trip on every cold start) only to log
+// one line at shutdown, and the functions hold nothing to flush.
 func main() {
 	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, true)
-	h := webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
-		WebhookSecret: d.WebhookSecret, Log: d.Log})
-	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(func() { d.Log.Info("SIGTERM: shutting down") }))
+	lambda.Start(webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
+		WebhookSecret: d.WebhookSecret, Log: d.Log}))
 }

@@ -29,74 +29,157 @@ type Request struct {
 	Method    string
 	Path      string // without the stage
 	Header    http.Header
-	Body      []byte // decoded when the event was base64-encoded
+	Body      []byte // filled by DecodeBody
 	RequestID string // API Gateway's request id
+
+	rawBody   string
+	base64    bool
+	decodedOK bool
 }
 
 // ErrNotAPIGateway is returned for events that are neither payload version.
 var ErrNotAPIGateway = errors.New("the event is not an API Gateway proxy event")
 
-// probe reads just enough to tell the versions apart.
+// EventError is an API Gateway event that cannot be read: a field of the
+// wrong type, or a required field missing. It names the field.
+type EventError struct{ Message string }
+
+func (e *EventError) Error() string { return e.Message }
+
+// probe reads just enough to tell the versions apart, whatever the types.
 type probe struct {
-	Version    string `json:"version"`
-	HTTPMethod string `json:"httpMethod"`
-	RawPath    string `json:"rawPath"`
+	Version    json.RawMessage `json:"version"`
+	HTTPMethod json.RawMessage `json:"httpMethod"`
 }
 
 // Parse reads an API Gateway proxy event. The version comes from the event
-// itself: "version":"2.0" with a rawPath is payload 2.0, an httpMethod is 1.0.
+// itself: "version":"2.0" is payload 2.0, an httpMethod is 1.0. An event of
+// a known version that cannot be read returns a Request with that Version
+// (so the answer takes the event's own shape) and an *EventError. The body
+// is left encoded: DecodeBody decodes it when the route needs it.
 func Parse(raw []byte) (*Request, error) {
 	var p probe
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
 	}
-	var (
-		req  *Request
-		body string
-		b64  bool
-	)
 	switch {
-	case p.Version == "2.0" && p.RawPath != "":
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
-		}
-		path := ev.RawPath
-		// A named stage prefixes rawPath; $default does not.
-		if st := ev.RequestContext.Stage; st != "" && st != "$default" {
-			path = strings.TrimPrefix(path, "/"+st)
-		}
-		req = &Request{Version: V2, Method: ev.RequestContext.HTTP.Method, Path: path,
-			Header: headers(ev.Headers, nil), RequestID: ev.RequestContext.RequestID}
-		body, b64 = ev.Body, ev.IsBase64Encoded
-	case p.HTTPMethod != "":
-		var ev events.APIGatewayProxyRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotAPIGateway, err)
-		}
-		req = &Request{Version: V1, Method: ev.HTTPMethod, Path: ev.Path,
-			Header: headers(ev.Headers, ev.MultiValueHeaders), RequestID: ev.RequestContext.RequestID}
-		body, b64 = ev.Body, ev.IsBase64Encoded
-	default:
-		return nil, ErrNotAPIGateway
+	case string(p.Version) == `"2.0"`:
+		return parseV2(raw)
+	case len(p.HTTPMethod) > 0:
+		return parseV1(raw)
 	}
-	var err error
-	req.Body, err = decodeBody(body, b64)
-	return req, err
+	return nil, ErrNotAPIGateway
+}
+
+func parseV2(raw []byte) (*Request, error) {
+	req := &Request{Version: V2}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return req, eventError(err)
+	}
+	req.RequestID = ev.RequestContext.RequestID
+	switch {
+	case ev.RawPath == "":
+		return req, &EventError{"the event has no rawPath"}
+	case ev.RequestContext.HTTP.Method == "":
+		return req, &EventError{"the event has no requestContext.http.method"}
+	}
+	req.Method, req.Path = ev.RequestContext.HTTP.Method, withoutStage(ev.RawPath, ev.RequestContext.Stage)
+	req.Header = headers(ev.Headers, nil)
+	req.rawBody, req.base64 = ev.Body, ev.IsBase64Encoded
+	return req, nil
+}
+
+func parseV1(raw []byte) (*Request, error) {
+	req := &Request{Version: V1}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return req, eventError(err)
+	}
+	req.RequestID = ev.RequestContext.RequestID
+	switch {
+	case ev.HTTPMethod == "":
+		return req, &EventError{"the event's httpMethod is empty"}
+	case ev.Path == "":
+		return req, &EventError{"the event has no path"}
+	}
+	// A REST API's path is the resource path, without the stage.
+	req.Method, req.Path = ev.HTTPMethod, ev.Path
+	req.Header = headers(ev.Headers, ev.MultiValueHeaders)
+	req.rawBody, req.base64 = ev.Body, ev.IsBase64Encoded
+	return req, nil
+}
+
+// withoutStage removes a named stage from an HTTP API's rawPath: it is a
+// whole first segment ("/prod/health"), never a mere prefix ("/prodhealth").
+// $default adds none.
+func withoutStage(path, stage string) string {
+	if stage == "" || stage == "$default" {
+		return path
+	}
+	prefix := "/" + stage
+	switch {
+	case path == prefix:
+		return "/"
+	case strings.HasPrefix(path, prefix+"/"):
+		return path[len(prefix):]
+	}
+	return path
+}
+
+// eventError names the field that could not be read.
+func eventError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &EventError{fmt.Sprintf("the event's field %s must be %s, not %s", te.Field, kindName(te.Type.Kind().String()), te.Value)}
+	}
+	return &EventError{"the event is not a JSON object of API Gateway's shape"}
+}
+
+func kindName(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "a " + k
 }
 
 // ErrBadBase64 means the event said its body was base64 and it was not.
 var ErrBadBase64 = errors.New("the body is marked base64-encoded but is not valid base64")
 
-func decodeBody(body string, b64 bool) ([]byte, error) {
-	if !b64 {
-		return []byte(body), nil
+// DecodeBody decodes the body (from base64 when the event says so) into
+// Body. It is called once the route and the signature headers are known to
+// be worth it: an unknown route or an unsigned request never costs a decode.
+func (r *Request) DecodeBody() error {
+	if r.decodedOK {
+		return nil
 	}
-	out, err := base64.StdEncoding.DecodeString(body)
-	if err != nil {
-		return nil, ErrBadBase64
+	if !r.base64 {
+		r.Body = []byte(r.rawBody)
+	} else {
+		out, err := base64.StdEncoding.DecodeString(r.rawBody)
+		if err != nil {
+			return ErrBadBase64
+		}
+		r.Body = out
 	}
-	return out, nil
+	r.rawBody, r.decodedOK = "", true
+	return nil
+}
+
+// EncodedLen is the body's length as the event carries it (an upper bound
+// of the decoded length).
+func (r *Request) EncodedLen() int {
+	if r.decodedOK {
+		return len(r.Body)
+	}
+	return len(r.rawBody)
 }
 
 // headers canonicalises names: payload 2.0 lower-cases them, 1.0 keeps

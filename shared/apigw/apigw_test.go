@@ -3,6 +3,7 @@ package apigw
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -12,6 +13,9 @@ func TestParseBothVersions(t *testing.T) {
 	v2 := `{"version":"2.0","rawPath":"/live/health","headers":{"webhook-id":"a"},"body":"e30=","isBase64Encoded":true,
 		"requestContext":{"stage":"live","requestId":"r2","http":{"method":"GET"}}}`
 	r, err := Parse([]byte(v2))
+	if err == nil {
+		err = r.DecodeBody()
+	}
 	if err != nil || r.Version != V2 || r.Path != "/health" || r.Method != "GET" || string(r.Body) != "{}" ||
 		r.Header.Get("Webhook-Id") != "a" || r.RequestID != "r2" {
 		t.Fatalf("%+v %v", r, err)
@@ -26,9 +30,56 @@ func TestParseBothVersions(t *testing.T) {
 	if _, err := Parse([]byte(`{"source":"aws.events"}`)); !errors.Is(err, ErrNotAPIGateway) {
 		t.Fatalf("got %v", err)
 	}
+	// The body is decoded only when asked: an unknown route or an unsigned
+	// request never pays for it, and invalid base64 is found then.
 	r, err = Parse([]byte(`{"httpMethod":"POST","path":"/x","body":"%%%","isBase64Encoded":true,"requestContext":{"requestId":"r"}}`))
-	if !errors.Is(err, ErrBadBase64) || r == nil || r.RequestID != "r" {
+	if err != nil || r.RequestID != "r" {
 		t.Fatalf("%v", err)
+	}
+	if err := r.DecodeBody(); !errors.Is(err, ErrBadBase64) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// A named stage is a whole first segment of an HTTP API's rawPath.
+func TestStageIsAPathSegment(t *testing.T) {
+	for _, c := range []struct{ stage, raw, want string }{
+		{"prod", "/prod/health", "/health"},
+		{"prod", "/prodoperations/credential", "/prodoperations/credential"},
+		{"v", "/v1/health", "/v1/health"},
+		{"v", "/v/v1/health", "/v1/health"},
+		{"prod", "/prod", "/"},
+		{"$default", "/health", "/health"},
+	} {
+		ev := `{"version":"2.0","rawPath":"` + c.raw + `","requestContext":{"stage":"` + c.stage + `","http":{"method":"GET"}}}`
+		r, err := Parse([]byte(ev))
+		if err != nil || r.Path != c.want {
+			t.Errorf("stage %q, rawPath %q: got %q (%v), want %q", c.stage, c.raw, r.Path, err, c.want)
+		}
+	}
+}
+
+// An event of a known version that cannot be read names the field, and
+// keeps its version so the answer takes the event's own shape.
+func TestMalformedEventsNameTheField(t *testing.T) {
+	for _, c := range []struct {
+		event string
+		v     Version
+		says  string
+	}{
+		{`{"version":"2.0","rawPath":"/health"}`, V2, "requestContext.http.method"},
+		{`{"version":"2.0","requestContext":{"http":{"method":"GET"}}}`, V2, "rawPath"},
+		{`{"version":"2.0","rawPath":"/health","requestContext":{"http":{"method":7}}}`, V2, "requestContext.http.method must be a string"},
+		{`{"version":"2.0","rawPath":"/health","headers":[],"requestContext":{"http":{"method":"GET"}}}`, V2, "headers must be an object"},
+		{`{"httpMethod":"POST","path":"/health","body":42}`, V1, "body must be a string"},
+		{`{"httpMethod":5,"path":"/health"}`, V1, "httpMethod must be a string"},
+		{`{"httpMethod":"GET"}`, V1, "no path"},
+	} {
+		r, err := Parse([]byte(c.event))
+		var ee *EventError
+		if !errors.As(err, &ee) || r == nil || r.Version != c.v || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: got %+v, %v; want version %d and an error saying %q", c.event, r, err, c.v, c.says)
+		}
 	}
 }
 

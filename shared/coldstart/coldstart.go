@@ -10,11 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
-	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
@@ -25,14 +27,15 @@ type Deps struct {
 	Log           *slog.Logger
 	Metrics       *obs.Metrics
 	Token         *secret.Source
-	WebhookSecret *secret.Source     // nil unless wanted
-	Galxe         credentials.Caller // nil when GalxeErr says why
+	WebhookSecret *secret.Source // nil unless wanted
+	Galxe         galxe.Caller   // nil when GalxeErr says why
 	GalxeErr      error
 }
 
 // Init builds the dependencies. withWebhookSecret also loads the webhook
 // signing secret (the webhook function with standard-webhooks).
 func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, withWebhookSecret bool) *Deps {
+	setMemoryLimit(getenv)
 	d := &Deps{Config: config.FromEnv(getenv), Log: newLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"))}
 	cfg := d.Config
 	withWebhookSecret = withWebhookSecret && cfg.WebhookAuth == config.AuthStandardWebhooks
@@ -49,6 +52,7 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 	ssm, err := cfg.NewSSM(ctx)
 	if err != nil {
 		d.Log.Error("AWS configuration could not be loaded", "error", err.Error())
+		ssm = secret.Unreachable(err) // each secret then says so, not "not configured"
 	}
 	d.Token = cfg.TokenSource(ssm)
 	sources := []*secret.Source{d.Token}
@@ -86,4 +90,24 @@ func newLogger(stdout io.Writer, getenv func(string) string) *slog.Logger {
 		return lambdacontext.NewLogger()
 	}
 	return obs.NewLogger(stdout, getenv)
+}
+
+// memoryLimitShare is the part of the function's memory the Go heap may
+// grow to before the collector works harder; the rest is the binary, the
+// stacks and the runtime's own.
+const memoryLimitShare = 0.85
+
+// setMemoryLimit gives the collector the function's memory size as a soft
+// limit (GOMEMLIMIT in the environment wins): a large push collects more
+// often as it nears the limit, instead of being killed by Lambda past it.
+// Set once at start: process-wide settings are not changed per invocation.
+func setMemoryLimit(getenv func(string) string) {
+	if getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || mb <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(float64(mb) * memoryLimitShare * (1 << 20)))
 }

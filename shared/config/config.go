@@ -7,9 +7,11 @@ package config
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
@@ -31,6 +33,10 @@ const (
 type Error struct{ Problems []string }
 
 func (e *Error) Error() string { return "configuration error: " + strings.Join(e.Problems, "; ") }
+
+// PublicMessage is the error for a caller: its problems are the project's
+// own words about settings, never values.
+func (e *Error) PublicMessage() string { return e.Error() }
 
 // Config is the functions' configuration.
 type Config struct {
@@ -116,8 +122,16 @@ func clipName(s string) string {
 
 // WebhookProblems lists what is missing for signed routes, besides Problems.
 func (c Config) WebhookProblems() []string {
-	if c.WebhookAuth == AuthStandardWebhooks && c.WebhookSecretParameter == "" && c.webhookSecret == "" {
+	if c.WebhookAuth != AuthStandardWebhooks {
+		return nil
+	}
+	switch {
+	case c.WebhookSecretParameter == "" && c.webhookSecret == "":
 		return []string{"WEBHOOK_AUTH=standard-webhooks needs WEBHOOK_SECRET_PARAMETER (or WEBHOOK_SECRET for local runs)"}
+	case c.WebhookSecretParameter == "":
+		if err := CheckWebhookSecret(strings.TrimSpace(c.webhookSecret)); err != nil {
+			return []string{"WEBHOOK_SECRET: " + err.Error()}
+		}
 	}
 	return nil
 }
@@ -125,15 +139,45 @@ func (c Config) WebhookProblems() []string {
 // NeedsSSM reports whether any secret is kept in Parameter Store.
 func (c Config) NeedsSSM() bool { return c.TokenParameter != "" || c.WebhookSecretParameter != "" }
 
+// How often a rejected secret may be read again, per process (DESIGN.md
+// §3): a revoked token or a forged signature must not spend SSM's rate.
+const (
+	TokenRefreshEvery  = 10 * time.Second
+	SecretRefreshEvery = time.Minute
+)
+
+// MinWebhookSecretBytes is the least key a webhook secret may carry.
+const MinWebhookSecretBytes = 24
+
+// CheckWebhookSecret accepts "whsec_" and the base64 of at least 24 bytes.
+// Its errors never repeat the value.
+func CheckWebhookSecret(v string) error {
+	key, ok := strings.CutPrefix(v, "whsec_")
+	if !ok {
+		return fmt.Errorf("the webhook signing secret must begin with whsec_")
+	}
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		return fmt.Errorf("the webhook signing secret must be whsec_ and base64")
+	}
+	if len(raw) < MinWebhookSecretBytes {
+		return fmt.Errorf("the webhook signing secret holds %d bytes of key; at least %d are needed", len(raw), MinWebhookSecretBytes)
+	}
+	return nil
+}
+
 // TokenSource is where the Galxe token comes from: the parameter when named,
 // else the local value, else nowhere (a permanent configuration error).
 func (c Config) TokenSource(ssm secret.GetParameterAPI) *secret.Source {
-	return source("Galxe access token", "GALXE_ACCESS_TOKEN_PARAMETER", c.TokenParameter, c.token, ssm)
+	return source("Galxe access token", "GALXE_ACCESS_TOKEN_PARAMETER", c.TokenParameter, c.token, ssm).
+		RefreshAtMostEvery(TokenRefreshEvery)
 }
 
-// WebhookSecretSource is where the webhook signing secret comes from.
+// WebhookSecretSource is where the webhook signing secret comes from; a
+// malformed one is a configuration error.
 func (c Config) WebhookSecretSource(ssm secret.GetParameterAPI) *secret.Source {
-	return source("webhook signing secret", "WEBHOOK_SECRET_PARAMETER", c.WebhookSecretParameter, c.webhookSecret, ssm)
+	return source("webhook signing secret", "WEBHOOK_SECRET_PARAMETER", c.WebhookSecretParameter, c.webhookSecret, ssm).
+		Require(CheckWebhookSecret).RefreshAtMostEvery(SecretRefreshEvery)
 }
 
 func source(what, variable, parameter, local string, ssm secret.GetParameterAPI) *secret.Source {

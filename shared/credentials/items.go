@@ -29,9 +29,14 @@ type Invalid struct {
 	Reason string `json:"reason"`
 }
 
-// isEVMAddress reports whether s is 0x and 40 hex digits.
+// hasAddressPrefix reports whether s starts with 0x or 0X.
+func hasAddressPrefix(s string) bool {
+	return len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
+}
+
+// isEVMAddress reports whether s is 0x (or 0X) and 40 hex digits.
 func isEVMAddress(s string) bool {
-	if len(s) != 42 || s[0] != '0' || s[1] != 'x' {
+	if len(s) != 42 || !hasAddressPrefix(s) {
 		return false
 	}
 	for i := 2; i < len(s); i++ {
@@ -59,7 +64,7 @@ func ValidCredID(id string) bool {
 	return true
 }
 
-// Normalize trims each item, lower-cases EVM addresses, drops duplicates
+// Normalize trims each item, lower-cases EVM addresses (0x or 0X), drops duplicates
 // (after normalising) and lists every invalid item. Items that are not 0x
 // addresses (emails, other chains' addresses) are kept as they are. The
 // distinct items come back sorted: a credential is a set, and sorting
@@ -74,14 +79,19 @@ func Normalize(items []string) (distinct []string, invalid []Invalid) {
 			invalid = append(invalid, Invalid{Index: i, Reason: reason})
 			continue
 		}
-		if strings.HasPrefix(it, "0x") {
-			it = strings.ToLower(it) // no copy when it is lower-case already
+		if hasAddressPrefix(it) {
+			it = strings.ToLower(it) // 0X too; no copy when it is lower-case already
 		}
 		distinct = append(distinct, it)
 	}
 	slices.Sort(distinct)
 	return slices.Compact(distinct), invalid
 }
+
+// isFormat matches Unicode's format characters (category Cf): zero-width
+// spaces and joiners, direction overrides, soft hyphens. They make two
+// items that look the same differ.
+func isFormat(r rune) bool { return r >= 0x80 && unicode.Is(unicode.Cf, r) }
 
 func check(it string) string {
 	switch {
@@ -93,7 +103,10 @@ func check(it string) string {
 		return "not valid UTF-8"
 	case strings.IndexFunc(it, unicode.IsControl) >= 0:
 		return "contains a control character"
-	case strings.HasPrefix(it, "0x") && !isEVMAddress(it):
+	case strings.IndexFunc(it, isFormat) >= 0:
+		r, _ := utf8.DecodeRuneInString(it[strings.IndexFunc(it, isFormat):])
+		return fmt.Sprintf("contains an invisible format character (U+%04X)", r)
+	case hasAddressPrefix(it) && !isEVMAddress(it):
 		return "starts with 0x but is not a 40-hex-digit EVM address"
 	}
 	return ""

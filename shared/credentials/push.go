@@ -10,11 +10,6 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Caller runs a persisted Galxe operation; *galxe.Client implements it.
-type Caller interface {
-	Do(ctx context.Context, operation string, variables any) (*galxe.Result, error)
-}
-
 // Summary is what a push did.
 type Summary struct {
 	CredID    string `json:"credId"`
@@ -59,7 +54,7 @@ type mutation struct {
 // Push sends normalised, distinct items in batches of at most BatchSize.
 // APPEND and REMOVE batches run concurrently; on the first failure no new
 // batch starts, and the error is a *PushError with the progress made.
-func Push(ctx context.Context, c Caller, credID, op string, items []string) (Summary, error) {
+func Push(ctx context.Context, c galxe.Caller, credID, op string, items []string) (Summary, error) {
 	sum := Summary{CredID: credID, Operation: op, Items: len(items)}
 	if op == Replace && len(items) > BatchSize {
 		return sum, ErrReplaceTooLarge

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,20 +70,60 @@ func categoryForStatus(status int) (Category, bool) {
 // quotaAfter is the Retry-After given for a spent quota when Galxe gave none.
 const quotaAfter = time.Hour
 
+// graphQLError is the first error of an answer, each field read on its own:
+// one field of an unexpected type (a numeric code, say) leaves the others
+// readable.
 type graphQLError struct {
-	Message    string `json:"message"`
+	Message    string
 	Extensions struct {
-		Code       string          `json:"code"`
-		Category   string          `json:"category"`
-		HTTPStatus json.RawMessage `json:"http_status"`
-		RequestID  json.RawMessage `json:"request_id"`
-		Details    json.RawMessage `json:"details"`
-	} `json:"extensions"`
+		Code, Category        string
+		HTTPStatus, RequestID string
+		Details               json.RawMessage
+	}
 }
 
 type envelope struct {
 	Data   json.RawMessage `json:"data"`
-	Errors []graphQLError  `json:"errors"`
+	Errors json.RawMessage `json:"errors"`
+}
+
+// firstError reads the errors member: (the first error, true) when there is
+// one, however oddly typed; (zero, false) when it is absent, null or [].
+func firstError(raw json.RawMessage) (graphQLError, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return graphQLError{}, false
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		if len(list) == 0 {
+			return graphQLError{}, false
+		}
+		raw = list[0]
+	}
+	var g graphQLError
+	var fields struct {
+		Message    json.RawMessage `json:"message"`
+		Extensions json.RawMessage `json:"extensions"`
+	}
+	if json.Unmarshal(raw, &fields) != nil {
+		g.Message = jsonScalar(raw) // "errors":["text"] or "errors":"text"
+		return g, true
+	}
+	g.Message = jsonScalar(fields.Message)
+	var x struct {
+		Code       json.RawMessage `json:"code"`
+		Category   json.RawMessage `json:"category"`
+		HTTPStatus json.RawMessage `json:"http_status"`
+		RequestID  json.RawMessage `json:"request_id"`
+		Details    json.RawMessage `json:"details"`
+	}
+	if json.Unmarshal(fields.Extensions, &x) == nil {
+		g.Extensions.Code, g.Extensions.Category = jsonScalar(x.Code), jsonScalar(x.Category)
+		g.Extensions.HTTPStatus, g.Extensions.RequestID = jsonScalar(x.HTTPStatus), jsonScalar(x.RequestID)
+		g.Extensions.Details = x.Details
+	}
+	return g, true
 }
 
 // classify turns one HTTP answer into Galxe's data or one *Error. A failure
@@ -105,8 +146,8 @@ func classify(status int, header http.Header, body []byte, now time.Time) (json.
 		}
 		return nil, finish(e)
 	}
-	if len(env.Errors) > 0 {
-		return nil, finish(fromGraphQLError(env.Errors[0], status, retryAfter))
+	if g, ok := firstError(env.Errors); ok {
+		return nil, finish(fromGraphQLError(g, status, retryAfter))
 	}
 	if !ok {
 		e := &Error{Code: CodeUpstreamError, Category: CategoryUpstream, HTTPStatus: status, RetryAfter: retryAfter,
@@ -130,7 +171,7 @@ func fromGraphQLError(g graphQLError, status int, retryAfter time.Duration) *Err
 	e := &Error{
 		Code:       strings.ToUpper(strings.TrimSpace(x.Code)),
 		HTTPStatus: status,
-		RequestID:  jsonScalar(x.RequestID),
+		RequestID:  x.RequestID,
 		Message:    g.Message,
 		RetryAfter: retryAfter,
 	}
@@ -141,7 +182,7 @@ func fromGraphQLError(g graphQLError, status int, retryAfter time.Duration) *Err
 		e.Category = c
 	} else if c := Category(strings.ToUpper(strings.TrimSpace(x.Category))); knownCategories[c] {
 		e.Category = c
-	} else if c, ok := categoryForStatus(atoi(jsonScalar(x.HTTPStatus))); ok {
+	} else if c, ok := categoryForStatus(atoi(x.HTTPStatus)); ok {
 		e.Category = c
 	} else if c, ok := categoryForStatus(status); ok {
 		e.Category = c
@@ -187,14 +228,21 @@ func retryableStatus(s int) bool {
 	return s == 429 || s == 500 || s == 502 || s == 503 || s == 504
 }
 
-// transportError classifies a failure to get an answer at all.
+// transportError classifies a failure to get an answer at all. A name
+// that does not exist is not retried (only a temporary DNS failure is).
 func transportError(err error, timedOut bool) *Error {
 	e := &Error{Code: CodeUpstreamError, Category: CategoryUpstream, Err: err,
 		Message: "could not reach Galxe: " + err.Error()}
 	if timedOut {
 		e.Code, e.Message = CodeUpstreamTimeout, "Galxe did not answer in time"
 	}
-	return finish(e)
+	finish(e)
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		e.retryable = false
+		e.Message = fmt.Sprintf("Galxe's host %q does not exist (check GALXE_ENDPOINT)", dns.Name)
+	}
+	return e
 }
 
 func isObject(b []byte) bool {

@@ -35,6 +35,12 @@ const (
 	MaxResponseBytes = 10 << 20
 )
 
+// Caller runs a persisted Galxe operation; *Client implements it, and
+// tests give stand-ins.
+type Caller interface {
+	Do(ctx context.Context, operation string, variables any) (*Result, error)
+}
+
 // TokenSource gives the access token and re-reads it when Galxe rejects it.
 // *secret.Source implements it.
 type TokenSource interface {
@@ -184,6 +190,9 @@ func (c *Client) Do(ctx context.Context, operation string, variables any) (*Resu
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHeaderValue(token); err != nil {
+		return nil, err // no request can carry it: a configuration error, not retried
+	}
 
 	var (
 		last      *Error
@@ -272,7 +281,9 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, tok
 func (c *Client) exchange(ctx context.Context, body []byte, token secret.Value) (json.RawMessage, *Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, transportError(err, false)
+		e := transportError(err, false)
+		e.retryable = false // a request that cannot be built will not build on a retry
+		return nil, e
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -299,6 +310,19 @@ func (c *Client) exchange(ctx context.Context, body []byte, token secret.Value) 
 		}
 	}
 	return data, gerr
+}
+
+// checkHeaderValue refuses a token no HTTP header may carry (a control
+// character, a line break inside it), which net/http would refuse on every
+// attempt as if the network had failed.
+func checkHeaderValue(token secret.Value) error {
+	t := token.Reveal()
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return secret.Invalid("Galxe access token", "it holds a control character, which no HTTP header may carry")
+		}
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {

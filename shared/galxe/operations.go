@@ -57,6 +57,9 @@ func mustLoadOperations() map[string]Operation {
 func LookupOperation(name string) (Operation, error) {
 	op, ok := operations[name]
 	if !ok {
+		if len(name) > 64 { // a caller's input, echoed: no name is that long
+			name = name[:64] + "…"
+		}
 		return Operation{}, fmt.Errorf("%w %q", ErrUnknownOperation, name)
 	}
 	return op, nil

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +69,7 @@ var ErrBadInput = errors.New("invalid job input")
 
 // Runner runs jobs. Galxe is required unless GalxeErr says why it is missing.
 type Runner struct {
-	Galxe    credentials.Caller
+	Galxe    galxe.Caller
 	GalxeErr error
 	Log      *slog.Logger
 	// PageDelay spaces the pages of an allPages run (Galxe's guides leave
@@ -78,23 +77,13 @@ type Runner struct {
 	PageDelay time.Duration
 	// MaxPages bounds an allPages run.
 	MaxPages int
-	// GCPercent, when positive, is the garbage collector's target while a
-	// job runs (the process's setting is restored after). A job holds all
-	// its items (100,000 are megabytes) while Galxe's rate limit paces it;
-	// a tighter collector keeps the peak lower at a cost that does not show
-	// in an I/O-bound job. Lambda runs one invocation at a time per process,
-	// so the process-wide setting is the job's.
-	GCPercent int
-
-	warm atomic.Bool
+	warm     atomic.Bool
 }
 
-// DefaultPageDelay and DefaultMaxPages apply when the Runner's are zero;
-// DefaultGCPercent is what the scheduled function sets.
+// DefaultPageDelay and DefaultMaxPages apply when the Runner's are zero.
 const (
 	DefaultPageDelay = 100 * time.Millisecond
 	DefaultMaxPages  = 10000
-	DefaultGCPercent = 50
 )
 
 // Parse reads a job from the event: a job object, or an EventBridge event
@@ -135,8 +124,12 @@ func Parse(raw []byte) (Job, error) {
 			return Job{}, fmt.Errorf("%w: credId must be digits", ErrBadInput)
 		}
 	case Operation:
-		if _, err := galxe.LookupOperation(j.Operation); err != nil {
+		op, err := galxe.LookupOperation(j.Operation)
+		if err != nil {
 			return Job{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		if op.Mutation {
+			return Job{}, fmt.Errorf("%w: %s is a mutation; push items with the credential-items job", ErrBadInput, op.Name)
 		}
 		if v := bytes.TrimSpace(j.Variables); len(v) > 0 && v[0] != '{' && !bytes.Equal(v, []byte("null")) {
 			return Job{}, fmt.Errorf("%w: variables must be an object", ErrBadInput)
@@ -155,7 +148,11 @@ func Parse(raw []byte) (Job, error) {
 			return Job{}, fmt.Errorf("%w: items must be a non-empty array", ErrBadInput)
 		}
 	default:
-		return Job{}, fmt.Errorf("%w: unknown job %q (canary, operation, credential-items)", ErrBadInput, j.Job)
+		name := j.Job
+		if len(name) > 64 {
+			name = name[:64] + "…"
+		}
+		return Job{}, fmt.Errorf("%w: unknown job %q (canary, operation, credential-items)", ErrBadInput, name)
 	}
 	return j, nil
 }
@@ -184,9 +181,6 @@ func (r *Runner) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 
 // Handle parses, runs and logs one job.
 func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
-	if r.GCPercent > 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(r.GCPercent))
-	}
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

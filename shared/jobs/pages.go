@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,9 +41,13 @@ type connection struct {
 }
 
 func (r *Runner) operation(ctx context.Context, j Job) (*Summary, error) {
+	// Numbers stay as written (json.Number): an 18-digit id through a
+	// float64 would reach Galxe rounded.
 	var vars map[string]any
 	if len(j.Variables) > 0 {
-		if err := json.Unmarshal(j.Variables, &vars); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(j.Variables))
+		dec.UseNumber()
+		if err := dec.Decode(&vars); err != nil {
 			return nil, fmt.Errorf("%w: variables: %v", ErrBadInput, err)
 		}
 	}

@@ -2,8 +2,8 @@ package secret
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,11 +33,15 @@ type Source struct {
 	timeout   time.Duration
 	now       func() time.Time
 
-	mu       sync.RWMutex
-	value    Value
-	gen      uint64 // counts successful reads; tells a caller whether a read happened since it looked
-	lastErr  *Error
-	errUntil time.Time
+	check        func(string) error // a value that fails it is a permanent error; may be nil
+	refreshEvery time.Duration      // the least time between two refreshes; 0: no bound
+
+	mu          sync.RWMutex
+	value       Value
+	gen         uint64 // counts successful reads; tells a caller whether a read happened since it looked
+	lastErr     *Error
+	errUntil    time.Time
+	lastRefresh time.Time
 
 	flight singleflight.Group
 }
@@ -68,6 +72,21 @@ func Failing(what, parameter string, err error) *Source {
 		func(error) bool { return true })
 }
 
+// Require makes a value that fails check a permanent error (a malformed
+// secret is a configuration error, said at load, not at every use).
+func (s *Source) Require(check func(string) error) *Source {
+	s.check = check
+	return s
+}
+
+// RefreshAtMostEvery bounds refreshes: after one, the next within d
+// returns the value held without a read, however many callers find it
+// rejected (a revoked token must not spend the store's own rate).
+func (s *Source) RefreshAtMostEvery(d time.Duration) *Source {
+	s.refreshEvery = d
+	return s
+}
+
 // What names the secret, for log lines.
 func (s *Source) What() string { return s.what }
 
@@ -90,15 +109,38 @@ func (s *Source) Get(ctx context.Context) (Value, error) {
 
 // Refresh re-reads the secret after the caller found stale to be rejected.
 // If the value held already differs from stale (another caller refreshed),
-// it is returned without a read. Concurrent refreshes share one read.
+// it is returned without a read; so is the value held when the last
+// refresh was less than RefreshAtMostEvery ago. Concurrent refreshes share
+// one read.
 func (s *Source) Refresh(ctx context.Context, stale Value) (Value, error) {
-	s.mu.RLock()
+	s.mu.Lock()
 	v, gen := s.value, s.gen
-	s.mu.RUnlock()
 	if !v.IsZero() && !v.Equal(stale) {
+		s.mu.Unlock()
 		return v, nil
 	}
+	now := s.now()
+	if s.refreshEvery > 0 && !s.lastRefresh.IsZero() && now.Sub(s.lastRefresh) < s.refreshEvery {
+		s.mu.Unlock()
+		if v.IsZero() {
+			return s.Get(ctx)
+		}
+		return v, nil
+	}
+	s.lastRefresh = now
+	s.mu.Unlock()
 	return s.load(ctx, gen)
+}
+
+// Problem is the permanent failure that keeps the source without a value
+// (for a health check), or nil: it never reads.
+func (s *Source) Problem() *Error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.value.IsZero() && s.lastErr != nil {
+		return s.lastErr
+	}
+	return nil
 }
 
 // load reads the secret once for all callers waiting at the same time. The
@@ -117,13 +159,22 @@ func (s *Source) load(ctx context.Context, seen uint64) (Value, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
 		raw, err := s.fetch(rctx)
+		// A value written from a file often ends in a newline, which no
+		// HTTP header may carry: surrounding white space is never part of it.
+		raw = strings.TrimSpace(raw)
 		if err == nil && raw == "" {
-			err = errors.New("the value is empty")
+			err = publicError("the value is empty")
+		}
+		permanent := false
+		if err == nil && s.check != nil {
+			if cerr := s.check(raw); cerr != nil {
+				err, permanent = publicError(cerr.Error()), true // check's words never hold the value
+			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if err != nil {
-			e := &Error{What: s.what, Parameter: s.parameter, Permanent: s.classify(err), Err: err}
+			e := &Error{What: s.what, Parameter: s.parameter, Permanent: permanent || s.classify(err), Err: err}
 			if e.Permanent {
 				s.lastErr, s.errUntil = e, s.now().Add(permanentErrorTTL)
 			}
@@ -141,6 +192,6 @@ func (s *Source) load(ctx context.Context, seen uint64) (Value, error) {
 		return r.Val.(Value), nil
 	case <-ctx.Done():
 		return Value{}, &Error{What: s.what, Parameter: s.parameter,
-			Err: fmt.Errorf("gave up waiting for the read: %w", context.Cause(ctx))}
+			Err: fmt.Errorf("%w: %w", publicError("gave up waiting for the read"), context.Cause(ctx))}
 	}
 }

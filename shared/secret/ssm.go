@@ -3,7 +3,6 @@ package secret
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,7 +25,7 @@ func FromSSM(what string, client GetParameterAPI, name string) *Source {
 			return "", err
 		}
 		if out.Parameter == nil {
-			return "", errors.New("SSM answered without a parameter")
+			return "", publicError("SSM answered without a parameter")
 		}
 		return aws.ToString(out.Parameter.Value), nil
 	}
@@ -50,9 +49,36 @@ var permanentSSMCodes = map[string]bool{
 	"IncompleteSignature":         true,
 }
 
+// ClientError is an SSM client that could not be made: the AWS
+// configuration did not load (a malformed AWS_* variable, say).
+type ClientError struct{ Err error }
+
+func (e *ClientError) Error() string { return "loading the AWS configuration: " + e.Err.Error() }
+func (e *ClientError) Unwrap() error { return e.Err }
+
+// PublicMessage says what failed without the SDK's text.
+func (e *ClientError) PublicMessage() string {
+	return "the AWS configuration could not be loaded (the function's log says why)"
+}
+
+// Unreachable stands for an SSM client that could not be made: every read
+// fails, permanently, with err, so each secret says what failed instead of
+// "not configured".
+func Unreachable(err error) GetParameterAPI { return unreachable{&ClientError{Err: err}} }
+
+type unreachable struct{ err *ClientError }
+
+func (u unreachable) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	return nil, u.err
+}
+
 // IsPermanentSSMError reports whether an SSM failure is a configuration
 // problem. Throttling, server errors, timeouts and network errors are not.
 func IsPermanentSSMError(err error) bool {
+	var cerr *ClientError
+	if errors.As(err, &cerr) {
+		return true
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		return permanentSSMCodes[apiErr.ErrorCode()]
@@ -72,7 +98,7 @@ func NewSSMClient(ctx context.Context) (*ssm.Client, error) {
 		return retry.AddWithMaxBackoffDelay(retry.NewStandard(), ssmMaxBackoff)
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return nil, &ClientError{Err: err}
 	}
 	return ssm.NewFromConfig(cfg), nil
 }

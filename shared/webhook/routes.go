@@ -40,7 +40,7 @@ func decode(body []byte, v any) error {
 	case errors.As(err, &te) && te.Field != "":
 		return badRequest(fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value), nil)
 	case errors.As(err, &ue):
-		return badRequest("the body has an unknown field "+strconv.Quote(ue.Field), nil)
+		return badRequest("the body has an unknown field "+strconv.Quote(clip(ue.Field)), nil)
 	case errors.As(err, &te):
 		return badRequest("the body must be a JSON object, not "+te.Value, nil)
 	}
@@ -61,14 +61,14 @@ func jsonKind(goKind string) string {
 
 func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (any, error) {
 	if !credentials.ValidCredID(credID) {
-		return nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", credID), nil)
+		return nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", clip(credID)), nil)
 	}
 	var in itemsBody
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
 	if !credentials.ValidOperation(in.Operation) {
-		return nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", in.Operation), nil)
+		return nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", clip(in.Operation)), nil)
 	}
 	if len(in.Items) == 0 {
 		return nil, badRequest("items must be a non-empty array of strings", nil)
@@ -91,8 +91,13 @@ func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (an
 }
 
 func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (any, error) {
-	if _, err := galxe.LookupOperation(name); err != nil {
+	op, err := galxe.LookupOperation(name)
+	if err != nil {
 		return nil, err
+	}
+	if op.Mutation {
+		// Only the items route validates, batches and limits items.
+		return nil, fmt.Errorf("%w: %s is a mutation; push items with POST /credentials/{credId}/items", galxe.ErrUnknownOperation, op.Name)
 	}
 	var in operationBody
 	if len(bytes.TrimSpace(body)) > 0 {

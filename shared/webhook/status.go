@@ -83,8 +83,9 @@ var statusFor = map[galxe.Category]int{
 // problem is a failure mapped to the contract: its status and the fields of
 // its body (the Retry-After header is derived from them).
 type problem struct {
-	status int
-	fields errorFields
+	status   int
+	fields   errorFields
+	internal string // for the log only: what the caller is not told
 }
 
 // ErrorResponse maps any failure to its status and body.
@@ -103,6 +104,7 @@ func (p problem) response() apigw.Response {
 // problemFor is the one place an outcome becomes an HTTP status.
 func problemFor(err error, requestID string) problem {
 	f := errorFields{RequestID: requestID}
+	internal := ""
 	var (
 		status     int
 		retryAfter time.Duration
@@ -138,7 +140,9 @@ func problemFor(err error, requestID string) problem {
 	case errors.As(err, &cerr):
 		status, f.Code, f.Category, f.Message = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration, cerr.Error()
 	case errors.As(err, &serr):
-		f.Message = serr.Error()
+		// AWS's text names the role's ARN, the account and its request id:
+		// the caller gets the parameter and SSM's code, the log the rest.
+		f.Message, internal = serr.Public(), serr.Error()
 		if serr.Permanent {
 			status, f.Code, f.Category = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration
 		} else {
@@ -149,6 +153,7 @@ func problemFor(err error, requestID string) problem {
 		// Nothing should reach here; if something does, it is still an
 		// answer from the table, not an opaque Lambda error.
 		status, f.Code, f.Category, f.Message = http.StatusBadGateway, galxe.CodeUpstreamError, CategoryUpstream, "unexpected failure"
+		internal = err.Error()
 	}
 	if f.Message == "" {
 		f.Message = http.StatusText(status)
@@ -156,5 +161,5 @@ func problemFor(err error, requestID string) problem {
 	if retryAfter > 0 {
 		f.RetryAfterSeconds = int(math.Ceil(retryAfter.Seconds()))
 	}
-	return problem{status: status, fields: f}
+	return problem{status: status, fields: f, internal: internal}
 }

@@ -6,7 +6,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,10 +16,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
-	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -31,8 +31,8 @@ const MaxBodyBytes = 5 << 20
 
 // Handler serves the webhook routes. Build it with New.
 type Handler struct {
-	galxe    credentials.Caller // nil when the configuration cannot make a client
-	galxeErr error              // why galxe is nil
+	galxe    galxe.Caller // nil when the configuration cannot make a client
+	galxeErr error        // why galxe is nil
 	auth     string
 	secret   *secret.Source
 	maxItems int
@@ -49,7 +49,7 @@ type Handler struct {
 // Options are a Handler's dependencies.
 type Options struct {
 	Config        config.Config
-	Galxe         credentials.Caller // nil: GalxeErr says why
+	Galxe         galxe.Caller // nil: GalxeErr says why
 	GalxeErr      error
 	WebhookSecret *secret.Source
 	Log           *slog.Logger
@@ -95,8 +95,11 @@ func (h *Handler) Handle(ctx context.Context, event []byte) any {
 	}
 	var o outcome
 	if err != nil {
+		// A known version that cannot be read: a 400 naming the field,
+		// in the event's own shape.
 		p := problemFor(badRequest(err.Error(), nil), req.RequestID)
 		o = outcome{resp: p.response(), failure: &p}
+		req.Method, req.Path = clip(req.Method), clip(req.Path)
 	} else {
 		o = h.serve(ctx, req)
 	}
@@ -115,14 +118,14 @@ type outcome struct {
 // logOutcome writes the invocation's one line: the route, the outcome, what
 // Galxe was asked and how long it took, and the code and category of a failure.
 func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome, took time.Duration, up *obs.Upstream) {
-	attrs := []any{"method", req.Method, "path", req.Path, "status", o.resp.Status,
+	attrs := []any{"method", clip(req.Method), "path", clip(req.Path), "status", o.resp.Status,
 		"duration_ms", took.Milliseconds(), "api_request_id", req.RequestID}
 	switch o.route.name {
 	case "":
 	case "operation":
-		attrs = append(attrs, "route", o.route.name, "operation", o.route.param)
+		attrs = append(attrs, "route", o.route.name, "operation", clip(o.route.param))
 	case "items":
-		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", o.route.param)
+		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", clip(o.route.param))
 	default:
 		attrs = append(attrs, "route", o.route.name)
 	}
@@ -133,6 +136,9 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome,
 	level := slog.LevelInfo
 	if f := o.failure; f != nil {
 		attrs = append(attrs, "code", f.fields.Code, "category", f.fields.Category)
+		if f.internal != "" {
+			attrs = append(attrs, "error", f.internal) // what the caller is not told (AWS's text)
+		}
 	}
 	switch {
 	case o.resp.Status >= 500:
@@ -166,11 +172,11 @@ func match(method, path string) (route, error) {
 		r = route{name: "operation", param: parts[1]}
 	default:
 		return route{}, &RequestError{Status: http.StatusNotFound, Code: CodeRouteNotFound,
-			Message: fmt.Sprintf("no route for %s %s", method, path)}
+			Message: fmt.Sprintf("no route for %s %s", clip(method), clip(path))}
 	}
 	if method != want {
 		return route{}, &RequestError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: fmt.Sprintf("%s takes %s, not %s", path, want, method)}
+			Message: fmt.Sprintf("%s takes %s, not %s", clip(path), want, clip(method))}
 	}
 	return r, nil
 }
@@ -180,8 +186,10 @@ func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response 
 	return h.serve(ctx, req).resp
 }
 
-// serve routes first (an unknown route is 404, signed or not), then checks
-// the size limit, then the signature, then runs the route.
+// serve checks in the contract's order (DESIGN.md §6): the route (404/405),
+// then /health, which never reads the body, then the signature headers,
+// then the body (decoded from base64, size-limited), then the signature,
+// then the content.
 func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
 	fail := func(r route, err error) outcome {
 		p := problemFor(err, req.RequestID)
@@ -193,6 +201,15 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
 	}
 	if r.name == "health" {
 		return outcome{resp: h.health(), route: r}
+	}
+	signed := h.auth == config.AuthStandardWebhooks
+	if signed {
+		if err := checkSignatureHeaders(req.Header); err != nil {
+			return fail(r, err)
+		}
+	}
+	if err := req.DecodeBody(); err != nil {
+		return fail(r, badRequest(err.Error(), nil))
 	}
 	if len(req.Body) > MaxBodyBytes {
 		return fail(r, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
@@ -215,35 +232,105 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
 }
 
 func (h *Handler) health() apigw.Response {
-	if len(h.problems) > 0 {
-		return apigw.JSON(http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": strings.Join(h.problems, "; ")})
+	problems := h.problems
+	if h.auth == config.AuthStandardWebhooks && h.secret != nil {
+		// A secret that is malformed or cannot be read for good leaves every
+		// signed route answering 500: not healthy. (Never a read here.)
+		if p := h.secret.Problem(); p != nil {
+			problems = append(problems[:len(problems):len(problems)], p.Public())
+		}
+	}
+	if len(problems) > 0 {
+		return apigw.JSON(http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": strings.Join(problems, "; ")})
 	}
 	return apigw.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // authenticate checks the Standard Webhooks signature over the decoded
-// body; the library compares in constant time and refuses stale timestamps.
+// body; the library compares in constant time and refuses stale
+// timestamps. A signature that does not match may be from a rotated
+// secret: the secret is read again (at most once a minute per process) and
+// the signature checked again if it changed.
 func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
-	if h.auth == config.AuthNone {
+	switch h.auth {
+	case config.AuthNone:
 		return nil
-	}
-	if h.auth != config.AuthStandardWebhooks {
+	case config.AuthStandardWebhooks:
+	default:
 		return &config.Error{Problems: []string{"WEBHOOK_AUTH is not a known mode"}}
 	}
-	wh, err := h.verifierFor(ctx)
+	if h.secret == nil {
+		return &config.Error{Problems: []string{"no webhook signing secret configured"}}
+	}
+	sec, err := h.secret.Get(ctx)
 	if err != nil {
 		return err
 	}
-	if err := wh.Verify(req.Body, req.Header); err != nil {
+	wh, err := h.verifierFor(sec)
+	if err != nil {
+		return err
+	}
+	err = wh.Verify(req.Body, req.Header)
+	if isMismatch(err) {
+		if fresh, rerr := h.secret.Refresh(ctx, sec); rerr == nil && !fresh.Equal(sec) {
+			if wh, rerr = h.verifierFor(fresh); rerr == nil {
+				err = wh.Verify(req.Body, req.Header)
+			}
+		}
+	}
+	if err != nil {
 		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
 	}
-	id, ts := req.Header.Get(standardwebhooks.HeaderWebhookID), req.Header.Get(standardwebhooks.HeaderWebhookTimestamp)
-	signedAt, _ := strconv.ParseInt(ts, 10, 64) // Verify parsed it already
-	if !h.replays.firstUse(id+"."+ts, time.Unix(signedAt, 0), time.Now()) {
+	id := req.Header.Get(standardwebhooks.HeaderWebhookID)
+	signedAt, _ := strconv.ParseInt(req.Header.Get(standardwebhooks.HeaderWebhookTimestamp), 10, 64) // digits, checked
+	if !h.replays.firstUse(id, signedAt, time.Now()) {
 		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
 			Message: "this signed request was already received (replay); a retry must be signed anew"}
 	}
 	return nil
+}
+
+// Bounds on the signature headers, checked before anything parses them: a
+// header is remembered (the id) or split (the signatures) only within them.
+const (
+	MaxWebhookIDBytes        = 256
+	MaxSignatureHeaderBytes  = 8 << 10
+	MaxSignatures            = 32
+	maxTimestampDigits       = 12 // far beyond any Unix time in seconds the tolerance accepts
+	unauthenticatedNoHeaders = "missing webhook-id, webhook-timestamp or webhook-signature header"
+)
+
+// checkSignatureHeaders refuses, with 401, signature headers that are
+// missing or out of bounds, before the body is decoded or anything parsed.
+func checkSignatureHeaders(hdr http.Header) error {
+	unauth := func(msg string) error {
+		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: msg}
+	}
+	id := hdr.Get(standardwebhooks.HeaderWebhookID)
+	ts := hdr.Get(standardwebhooks.HeaderWebhookTimestamp)
+	sig := hdr.Get(standardwebhooks.HeaderWebhookSignature)
+	switch {
+	case id == "" || ts == "" || sig == "":
+		return unauth(unauthenticatedNoHeaders)
+	case len(id) > MaxWebhookIDBytes:
+		return unauth(fmt.Sprintf("the webhook-id header is %d bytes; at most %d", len(id), MaxWebhookIDBytes))
+	case len(ts) > maxTimestampDigits || strings.Trim(ts, "0123456789") != "":
+		return unauth("the webhook-timestamp header must be a Unix time in seconds, digits only")
+	case len(sig) > MaxSignatureHeaderBytes:
+		return unauth(fmt.Sprintf("the webhook-signature header is %d bytes; at most %d", len(sig), MaxSignatureHeaderBytes))
+	case strings.Count(sig, " ")+1 > MaxSignatures:
+		return unauth(fmt.Sprintf("the webhook-signature header holds more than %d signatures", MaxSignatures))
+	}
+	return nil
+}
+
+// isMismatch reports whether verification failed on the signature itself
+// (not on missing headers or a stale timestamp), the one failure a rotated
+// secret explains.
+func isMismatch(err error) bool {
+	return err != nil && !errors.Is(err, standardwebhooks.ErrRequiredHeaders) &&
+		!errors.Is(err, standardwebhooks.ErrInvalidHeaders) && !errors.Is(err, standardwebhooks.ErrMessageTooOld) &&
+		!errors.Is(err, standardwebhooks.ErrMessageTooNew)
 }
 
 // signatureProblem says what was wrong without repeating the library's
@@ -251,7 +338,7 @@ func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
 func signatureProblem(err error) string {
 	switch {
 	case errors.Is(err, standardwebhooks.ErrRequiredHeaders):
-		return "missing webhook-id, webhook-timestamp or webhook-signature header"
+		return unauthenticatedNoHeaders
 	case errors.Is(err, standardwebhooks.ErrInvalidHeaders):
 		return "the webhook-timestamp header is not a Unix time"
 	case errors.Is(err, standardwebhooks.ErrMessageTooOld), errors.Is(err, standardwebhooks.ErrMessageTooNew):
@@ -260,26 +347,34 @@ func signatureProblem(err error) string {
 	return "the webhook signature does not match"
 }
 
-// verifierFor returns the Standard Webhooks verifier for the current
-// secret, made once per secret value.
-func (h *Handler) verifierFor(ctx context.Context) (*standardwebhooks.Webhook, error) {
-	if h.secret == nil {
-		return nil, &config.Error{Problems: []string{"no webhook signing secret configured"}}
-	}
-	sec, err := h.secret.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
+// verifierFor returns the Standard Webhooks verifier for a secret value,
+// made once per value.
+func (h *Handler) verifierFor(sec secret.Value) (*standardwebhooks.Webhook, error) {
 	h.verifierMu.Lock()
 	defer h.verifierMu.Unlock()
 	if h.verifier != nil && h.verifierOf.Equal(sec) {
 		return h.verifier, nil
 	}
 	wh, err := standardwebhooks.NewWebhook(sec.Reveal())
-	if err != nil || len(bytes.TrimSpace([]byte(sec.Reveal()))) == 0 {
+	if err != nil {
 		// The library's error names only a byte offset, but say nothing of the value at all.
 		return nil, &config.Error{Problems: []string{"the webhook signing secret is not a whsec_ base64 secret"}}
 	}
 	h.verifier, h.verifierOf = wh, sec
 	return wh, nil
+}
+
+// maxEcho is the most of a caller's input a message or a log line repeats.
+const maxEcho = 256
+
+// clip cuts caller input to maxEcho bytes, on a character boundary.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }
