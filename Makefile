@@ -51,8 +51,9 @@ bench:
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs their seed corpora in testdata/)
 FUZZTIME ?= 60s
-FUZZ_TARGETS := shared/apigw:FuzzParse shared/credentials:FuzzNormalize shared/galxe:FuzzClassify \
-	shared/galxe:FuzzParseRetryAfter shared/jobs:FuzzParse shared/webhook:FuzzServe
+FUZZ_TARGETS := shared/apigw:FuzzParse shared/credentials:FuzzNormalize shared/credentials:FuzzItemList \
+	shared/galxe:FuzzClassify shared/galxe:FuzzParseRetryAfter shared/jobs:FuzzParse shared/webhook:FuzzServe \
+	shared/webhook:FuzzSignatureHeaders
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn ($(FUZZTIME))"; \

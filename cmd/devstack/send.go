@@ -117,7 +117,7 @@ func buildEvent(r sendRequest, requestID string, now time.Time) ([]byte, error) 
 		"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
 		"headers": headers,
 		"requestContext": map[string]any{"requestId": requestID, "stage": "$default", "routeKey": "$default",
-			"http": map[string]any{"method": r.Method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "devstack"},
+			"http":      map[string]any{"method": r.Method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "devstack"},
 			"timeEpoch": now.UnixMilli()},
 		"body": string(r.Body), "isBase64Encoded": false,
 	})

@@ -52,6 +52,9 @@ func TestParseSendAndBuildEvent(t *testing.T) {
 		}
 		// The function's own parser reads it as API Gateway would send it.
 		req, err := apigw.Parse(ev)
+		if err == nil {
+			err = req.DecodeBody()
+		}
 		if err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}

@@ -75,6 +75,7 @@ func parseV2(raw []byte) (*Request, error) {
 	req := &Request{Version: V2}
 	var ev events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(raw, &ev); err != nil {
+		req.RequestID = requestIDOf(raw)
 		return req, eventError(err)
 	}
 	req.RequestID = ev.RequestContext.RequestID
@@ -94,6 +95,7 @@ func parseV1(raw []byte) (*Request, error) {
 	req := &Request{Version: V1}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(raw, &ev); err != nil {
+		req.RequestID = requestIDOf(raw)
 		return req, eventError(err)
 	}
 	req.RequestID = ev.RequestContext.RequestID
@@ -125,6 +127,21 @@ func withoutStage(path, stage string) string {
 		return path[len(prefix):]
 	}
 	return path
+}
+
+// requestIDOf reads API Gateway's request id from an event that did not
+// decode whole, so that even its error answer carries the id.
+func requestIDOf(raw []byte) string {
+	var ev struct {
+		RequestContext struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"requestContext"`
+	}
+	var id string
+	if json.Unmarshal(raw, &ev) == nil && json.Unmarshal(ev.RequestContext.RequestID, &id) == nil {
+		return id
+	}
+	return ""
 }
 
 // eventError names the field that could not be read.

@@ -3,11 +3,13 @@ package coldstart_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/coldstart"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	secretpkg "github.com/galxe-lambda/galxe-lambda/shared/secret"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
 )
 
@@ -65,5 +67,26 @@ func TestInitSurvivesMissingParameterAndBadConfig(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log does not mention %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// When the AWS configuration cannot be loaded, the secrets say so; they are
+// not reported as "not configured".
+func TestAWSConfigurationFailureSaysWhatFailed(t *testing.T) {
+	ssm := ssmtest.NewServer()
+	defer ssm.Close()
+	ssm.Env(t)
+	t.Setenv("AWS_MAX_ATTEMPTS", "many") // LoadDefaultConfig refuses it
+	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_AUTH": "none", "GALXE_ENDPOINT": "http://127.0.0.1:9/q"}
+	var out bytes.Buffer
+	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, false)
+	_, err := d.Token.Get(context.Background())
+	var serr *secretpkg.Error
+	if !errors.As(err, &serr) || !serr.Permanent || !strings.Contains(serr.Public(), "AWS configuration could not be loaded") ||
+		strings.Contains(err.Error(), "not configured") {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(out.String(), "AWS_MAX_ATTEMPTS") {
+		t.Errorf("the log does not say what failed: %s", out.String())
 	}
 }

@@ -293,6 +293,10 @@ func (c *Client) exchange(ctx context.Context, body []byte, token secret.Value) 
 		return nil, transportError(err, ctx.Err() != nil || isTimeout(err))
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength > MaxResponseBytes { // declared too large: not worth reading
+		return nil, finish(&Error{Code: CodeUpstreamError, Category: CategoryUpstream, HTTPStatus: resp.StatusCode,
+			Err: errBodyTooLarge, Message: fmt.Sprintf("Galxe's answer is %d bytes, over the %d read", resp.ContentLength, MaxResponseBytes)})
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return nil, transportError(err, ctx.Err() != nil || isTimeout(err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -165,6 +166,7 @@ func TestUnreadableAnswers(t *testing.T) {
 		{"JSON null", galxetest.Fault{RawSet: true, Raw: []byte("null")}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
 		{"no data no errors", galxetest.Fault{RawSet: true, Raw: []byte(`{}`)}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
 		{"body over the cap", galxetest.Fault{Oversize: galxe.MaxResponseBytes + 1}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
+		{"body over the cap, length not declared", galxetest.Fault{Oversize: galxe.MaxResponseBytes + 1, Chunked: true}, galxe.CodeUpstreamError, galxe.CategoryUpstream},
 		{"mixed-case code", galxetest.NoHealthyUpstream(), "UNAVAILABLE", galxe.CategoryUnavailable},
 		{"category only", galxetest.Fault{Status: 403, Category: "authorization", Message: "no"}, galxe.CodeUpstreamError, galxe.CategoryAuthorization},
 		{"http_status only", galxetest.Fault{Status: 200, ExtStatus: 404, Message: "gone"}, galxe.CodeUpstreamError, galxe.CategoryNotFound},
@@ -405,5 +407,86 @@ func TestShortTokenDoesNotCorruptAnswers(t *testing.T) {
 	res, err := f.client.Do(context.Background(), "health", nil)
 	if err != nil || string(res.Data) != `{"__typename":"Query"}` {
 		t.Fatalf("%s %v", res.Data, err)
+	}
+}
+
+// A revoked token: sequential invocations do not each re-read SSM; the
+// process re-reads at most once every 10 s however many requests fail.
+func TestRevokedTokenRereadsBounded(t *testing.T) {
+	ssmSrv := ssmtest.NewServer()
+	defer ssmSrv.Close()
+	ssmSrv.Env(t)
+	ssmSrv.PutSecure("/galxe/token", "revoked-token")
+	ssmClient, err := secret.NewSSMClient(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := secret.FromSSM("Galxe access token", ssmClient, "/galxe/token").RefreshAtMostEvery(10 * time.Second)
+	f := newFixture(t, galxetest.Options{Tokens: []string{"valid-elsewhere"}}, galxe.Config{Token: src})
+	for range 10 {
+		_, err := f.client.Do(context.Background(), "health", nil)
+		if ge := asError(t, err); ge.Code != "INVALID_TOKEN" {
+			t.Fatalf("got %v", ge)
+		}
+	}
+	if n := ssmSrv.Reads("/galxe/token"); n != 2 {
+		t.Fatalf("SSM reads = %d after 10 refused invocations, want 2 (the first read, one re-read)", n)
+	}
+}
+
+// One field of an unexpected type leaves the rest readable: an outage
+// under HTTP 200 with a numeric code is still UNAVAILABLE, and retried.
+func TestEnvelopeFieldsReadOneByOne(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{})
+	f.srv.Fail(galxetest.Fault{Status: 200, RawSet: true,
+		Raw: []byte(`{"errors":[{"message":"no healthy upstream","extensions":{"code":503,"category":"UNAVAILABLE","request_id":42}}],"data":null}`)})
+	res, err := f.client.Do(context.Background(), "health", nil)
+	if err != nil || res.Attempts != 2 {
+		t.Fatalf("got %v after %v", err, res)
+	}
+	f.srv.Fail(galxetest.Fault{Status: 200, RawSet: true,
+		Raw: []byte(`{"errors":[{"message":["odd"],"extensions":{"code":"PERMISSION_DENIED","details":"x","http_status":"403"}}]}`)})
+	_, err = f.client.Do(context.Background(), "health", nil)
+	if ge := asError(t, err); ge.Code != "PERMISSION_DENIED" || ge.Category != galxe.CategoryAuthorization || ge.Retryable() {
+		t.Fatalf("got %+v", ge)
+	}
+}
+
+// A name that does not exist is not retried; a temporary DNS failure is.
+func TestDNSNotFoundNotRetried(t *testing.T) {
+	dial := func(notFound bool) *http.Client {
+		return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: "graphigo.invalid", IsNotFound: notFound, IsTemporary: !notFound}
+		}}}
+	}
+	c, err := galxe.New(galxe.Config{Endpoint: "https://graphigo.invalid/query", Token: secret.Static("t", token),
+		HTTPClient: dial(true), BaseBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = c.Do(ctx, "health", nil)
+	if ge := asError(t, err); ge.Retryable() || ge.Attempts != 1 || !strings.Contains(ge.Message, "does not exist") {
+		t.Fatalf("got %+v after %d attempts", ge, ge.Attempts)
+	}
+	c, _ = galxe.New(galxe.Config{Endpoint: "https://graphigo.invalid/query", Token: secret.Static("t", token),
+		HTTPClient: dial(false), BaseBackoff: time.Millisecond, Reserve: time.Millisecond})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	_, err = c.Do(ctx2, "health", nil)
+	if ge := asError(t, err); ge.Attempts < 2 {
+		t.Fatalf("a temporary DNS failure was tried %d times", ge.Attempts)
+	}
+}
+
+// A token no HTTP header can carry is a configuration error before any
+// request: not retried as a network error.
+func TestUnsendableTokenIsAConfigurationError(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{Token: secret.Static("Galxe access token", "glx_a\x00b")})
+	_, err := f.client.Do(context.Background(), "health", nil)
+	var serr *secret.Error
+	if !errors.As(err, &serr) || !serr.Permanent || f.srv.Requests() != 0 || strings.Contains(err.Error(), "glx_a") {
+		t.Fatalf("got %v after %d requests", err, f.srv.Requests())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +25,8 @@ type Fault struct {
 	Delay      time.Duration
 	Hang       bool // never answer; the client must give up
 	Reset      bool // drop the connection without an answer
-	Oversize   int  // a body of this many bytes (a JSON string that never ends)
+	Oversize   int  // a body of this many bytes (a JSON string that never ends), its length declared
+	Chunked    bool // with Oversize: the length not declared, as a stream sends it
 }
 
 // Documented is galxe-api.md's error table: code, category, HTTP status
@@ -93,10 +95,15 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *Fault, re
 	switch {
 	case f.Oversize > 0:
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(statusOr(f.Status, 200))
-		_, _ = w.Write([]byte(`{"data":{"x":"`))
+		head := []byte(`{"data":{"x":"`)
 		chunk := bytes.Repeat([]byte("a"), 64<<10)
-		for n := 0; n < f.Oversize; n += len(chunk) {
+		chunks := (f.Oversize + len(chunk) - 1) / len(chunk)
+		if !f.Chunked {
+			w.Header().Set("Content-Length", strconv.Itoa(len(head)+chunks*len(chunk)))
+		}
+		w.WriteHeader(statusOr(f.Status, 200))
+		_, _ = w.Write(head)
+		for range chunks {
 			if _, err := w.Write(chunk); err != nil {
 				return
 			}

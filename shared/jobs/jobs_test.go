@@ -170,3 +170,42 @@ func TestJobStopsWithinItsDeadline(t *testing.T) {
 		t.Fatalf("got %v (ctx %v)", err, ctx.Err())
 	}
 }
+
+// recorder stands in for Galxe and keeps the variables as they would be
+// sent: JSON.
+type recorder struct{ sent []string }
+
+func (r *recorder) Do(_ context.Context, op string, vars any) (*galxe.Result, error) {
+	b, err := json.Marshal(vars)
+	if err != nil {
+		return nil, err
+	}
+	r.sent = append(r.sent, string(b))
+	return &galxe.Result{Data: json.RawMessage(`{"credential":{"credentialItems":{"totalCount":0,"pageInfo":{"endCursor":null,"hasNextPage":false},"list":[]}}}`), Attempts: 1}, nil
+}
+
+// Job variables keep their numbers as written: an 18-digit id is never
+// rounded through a float.
+func TestJobVariablesKeepNumbersExact(t *testing.T) {
+	for _, allPages := range []bool{false, true} {
+		rec := &recorder{}
+		r := &jobs.Runner{Galxe: rec, PageDelay: time.Millisecond}
+		ev := fmt.Sprintf(`{"job":"operation","operation":"credentialHolders","variables":{"id":123456789012345678,"first":100},"allPages":%v}`, allPages)
+		if _, err := invoke(t, r, ev); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.sent) == 0 || !strings.Contains(rec.sent[0], `"id":123456789012345678`) {
+			t.Fatalf("allPages %v: sent %v", allPages, rec.sent)
+		}
+	}
+}
+
+// The mutation runs only through the credential-items job.
+func TestOperationJobRefusesTheMutation(t *testing.T) {
+	rec := &recorder{}
+	r := &jobs.Runner{Galxe: rec}
+	_, err := invoke(t, r, `{"job":"operation","operation":"credentialItems","variables":{"credId":"1","operation":"REPLACE","items":[]}}`)
+	if err == nil || !strings.Contains(err.Error(), "credential-items job") || len(rec.sent) != 0 {
+		t.Fatalf("got %v, sent %v", err, rec.sent)
+	}
+}

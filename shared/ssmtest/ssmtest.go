@@ -26,6 +26,16 @@ type Fault struct {
 	Status int
 	// Delay holds the answer back, to simulate a timeout.
 	Delay time.Duration
+	// Message is AWS's text; empty: a short one naming the code.
+	Message string
+}
+
+// AccessDenied is SSM's answer to a role without ssm:GetParameter, in AWS's
+// words: they name the role's ARN, the account and the parameter's ARN.
+func AccessDenied(name string) Fault {
+	return Fault{Code: "AccessDeniedException", Message: "User: arn:aws:sts::123456789012:assumed-role/galxe-lambda-WebhookFunctionRole-1A2B3C/galxe-lambda-WebhookFunction-4D5E6F " +
+		"is not authorized to perform: ssm:GetParameter on resource: arn:aws:ssm:us-east-1:123456789012:parameter" + name +
+		" because no identity-based policy allows the ssm:GetParameter action"}
 }
 
 type parameter struct {
@@ -236,7 +246,11 @@ func (s *Server) getParameter(w http.ResponseWriter, r *http.Request, in getPara
 					status = 500
 				}
 			}
-			writeError(w, status, fault.Code, "injected fault: "+fault.Code)
+			msg := fault.Message
+			if msg == "" {
+				msg = "injected fault: " + fault.Code
+			}
+			writeError(w, status, fault.Code, msg)
 			return
 		}
 	}

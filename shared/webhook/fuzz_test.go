@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
@@ -72,6 +73,51 @@ func FuzzServe(f *testing.F) {
 			if json.Unmarshal([]byte(resp.Body), &eb) != nil || eb.Error.Code == "" || eb.Error.Category == "" || eb.Error.Message == "" {
 				t.Fatalf("error body without code, category or message: %s", resp.Body)
 			}
+		}
+	})
+}
+
+// FuzzSignatureHeaders: any signature headers, however long or odd, are
+// answered 401 with the contract's body, short, before the body is read;
+// none panics and the replay memory stays bounded.
+func FuzzSignatureHeaders(f *testing.F) {
+	f.Add("msg_1", "1700000000", "v1,AAAA", []byte(`{}`))
+	f.Add("", "+1700000000", "v1,a v1,b v1,c", []byte(`%%%`))
+	f.Add(strings.Repeat("i", 300), "0001700000000", strings.Repeat(" ", 9000), []byte(nil))
+	f.Add("msg\x00", "1e9", "v2,x", []byte(`{"variables":{}}`))
+	cfg := config.FromEnv(func(k string) string {
+		return map[string]string{"GALXE_ACCESS_TOKEN": "t", "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}[k]
+	})
+	h := New(Options{Config: cfg, Galxe: answersData{}, WebhookSecret: cfg.WebhookSecretSource(nil)})
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		ev := map[string]any{"version": "2.0", "rawPath": "/operations/health",
+			"headers":        map[string]string{"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig},
+			"requestContext": map[string]any{"requestId": "r", "stage": "$default", "http": map[string]any{"method": "POST"}},
+			"body":           base64.StdEncoding.EncodeToString(body), "isBase64Encoded": true}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return
+		}
+		out, err := h.Invoke(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("an error for Lambda: %v", err)
+		}
+		var resp struct {
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		}
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		var eb errorBody
+		if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal([]byte(resp.Body), &eb) != nil || eb.Error.Code != CodeUnauthenticated {
+			t.Fatalf("id %q ts %q sig %.80q: %d %s", id, ts, sig, resp.StatusCode, resp.Body)
+		}
+		if len(resp.Body) > 1024 {
+			t.Fatalf("a %d-byte answer", len(resp.Body))
+		}
+		if n := h.replays.remembered(); n > maxRemembered {
+			t.Fatalf("%d remembered", n)
 		}
 	})
 }
