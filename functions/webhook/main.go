@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/coldstart"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/webhook"
 )
 
@@ -16,6 +17,10 @@ import (
 // one line at shutdown, and the functions hold nothing to flush.
 func main() {
 	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, true)
+	queue, queueErr := pushqueue.Open(d.AWS, d.AWSErr, d.Config.PushQueueURL)
+	if queueErr != nil {
+		d.Log.Error("push queue not usable", "error", queueErr.Error())
+	}
 	lambda.Start(webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
-		WebhookSecret: d.WebhookSecret, Log: d.Log}))
+		WebhookSecret: d.WebhookSecret, Log: d.Log, Metrics: d.Metrics, Queue: queue, QueueErr: queueErr}))
 }

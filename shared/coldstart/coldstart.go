@@ -15,6 +15,9 @@ import (
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
@@ -30,6 +33,10 @@ type Deps struct {
 	WebhookSecret *secret.Source // nil unless wanted
 	Galxe         galxe.Caller   // nil when GalxeErr says why
 	GalxeErr      error
+	// AWS is the SDK configuration the function's clients share, loaded
+	// once when a service is configured; AWSErr says why it is missing.
+	AWS    aws.Config
+	AWSErr error
 }
 
 // Init builds the dependencies. withWebhookSecret also loads the webhook
@@ -49,15 +56,24 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 
 	ctx, cancel := context.WithTimeout(ctx, secret.DefaultLoadTimeout)
 	defer cancel()
-	ssm, err := cfg.NewSSM(ctx)
-	if err != nil {
-		d.Log.Error("AWS configuration could not be loaded", "error", err.Error())
-		ssm = secret.Unreachable(err) // each secret then says so, not "not configured"
+	var ssmClient secret.GetParameterAPI
+	if cfg.NeedsAWS() {
+		d.AWS, d.AWSErr = awsconf.Load(ctx)
+		if d.AWSErr != nil {
+			d.Log.Error("AWS configuration could not be loaded", "error", d.AWSErr.Error())
+		}
 	}
-	d.Token = cfg.TokenSource(ssm)
+	if cfg.NeedsSSM() {
+		if d.AWSErr != nil {
+			ssmClient = secret.Unreachable(d.AWSErr) // each secret then says so, not "not configured"
+		} else {
+			ssmClient = ssm.NewFromConfig(d.AWS)
+		}
+	}
+	d.Token = cfg.TokenSource(ssmClient)
 	sources := []*secret.Source{d.Token}
 	if withWebhookSecret {
-		d.WebhookSecret = cfg.WebhookSecretSource(ssm)
+		d.WebhookSecret = cfg.WebhookSecretSource(ssmClient)
 		sources = append(sources, d.WebhookSecret)
 	}
 	// Both reads at once: cold start waits for the slower, not the sum.

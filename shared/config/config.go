@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ type Config struct {
 	WebhookSecretParameter string
 	webhookSecret          string
 	MaxItemsPerRequest     int
+	PushQueueURL           string // PUSH_QUEUE_URL: APPEND and REMOVE go through this queue
+	DeadLetterQueueURL     string // PUSH_DEAD_LETTER_QUEUE_URL: the pusher's refused messages
 
 	// Problems lists every setting that is missing or wrong.
 	Problems []string
@@ -62,6 +65,8 @@ func FromEnv(getenv func(string) string) Config {
 		WebhookAuth:            strings.TrimSpace(getenv("WEBHOOK_AUTH")),
 		WebhookSecretParameter: strings.TrimSpace(getenv("WEBHOOK_SECRET_PARAMETER")),
 		webhookSecret:          getenv("WEBHOOK_SECRET"),
+		PushQueueURL:           strings.TrimSpace(getenv("PUSH_QUEUE_URL")),
+		DeadLetterQueueURL:     strings.TrimSpace(getenv("PUSH_DEAD_LETTER_QUEUE_URL")),
 		MaxQPS:                 galxe.DefaultMaxQPS,
 		MaxItemsPerRequest:     DefaultMaxItemsPerRequest,
 	}
@@ -71,6 +76,8 @@ func FromEnv(getenv func(string) string) Config {
 	if err := galxe.CheckEndpoint(c.Endpoint); err != nil {
 		c.Problems = append(c.Problems, "GALXE_ENDPOINT: "+strings.TrimPrefix(err.Error(), "galxe: "))
 	}
+	c.checkQueueURL("PUSH_QUEUE_URL", c.PushQueueURL)
+	c.checkQueueURL("PUSH_DEAD_LETTER_QUEUE_URL", c.DeadLetterQueueURL)
 	c.checkParameter("GALXE_ACCESS_TOKEN_PARAMETER", c.TokenParameter)
 	c.checkParameter("WEBHOOK_SECRET_PARAMETER", c.WebhookSecretParameter)
 	if c.TokenParameter == "" && c.token == "" {
@@ -100,6 +107,17 @@ func FromEnv(getenv func(string) string) Config {
 		}
 	}
 	return c
+}
+
+// checkQueueURL adds a problem when a queue URL is not an absolute URL
+// (an ARN or a bare queue name is the common mistake).
+func (c *Config) checkQueueURL(variable, v string) {
+	if v == "" {
+		return
+	}
+	if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		c.Problems = append(c.Problems, fmt.Sprintf("%s %q must be the queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), not its name or ARN", variable, clipName(v)))
+	}
 }
 
 // checkParameter adds a problem when a parameter name is one SSM refuses.
@@ -138,6 +156,11 @@ func (c Config) WebhookProblems() []string {
 
 // NeedsSSM reports whether any secret is kept in Parameter Store.
 func (c Config) NeedsSSM() bool { return c.TokenParameter != "" || c.WebhookSecretParameter != "" }
+
+// NeedsAWS reports whether the function calls any AWS service (SSM, SQS).
+func (c Config) NeedsAWS() bool {
+	return c.NeedsSSM() || c.PushQueueURL != "" || c.DeadLetterQueueURL != ""
+}
 
 // How often a rejected secret may be read again, per process (DESIGN.md
 // §3): a revoked token or a forged signature must not spend SSM's rate.
@@ -194,19 +217,6 @@ func source(what, variable, parameter, local string, ssm secret.GetParameterAPI)
 		return secret.Static(what, local)
 	}
 	return secret.Unconfigured(what)
-}
-
-// NewSSM makes the SSM client when a parameter is configured, nil otherwise
-// (local runs skip loading the AWS configuration altogether).
-func (c Config) NewSSM(ctx context.Context) (secret.GetParameterAPI, error) {
-	if !c.NeedsSSM() {
-		return nil, nil
-	}
-	client, err := secret.NewSSMClient(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return client, nil
 }
 
 // NewClient builds the Galxe client, or a configuration error.

@@ -59,6 +59,7 @@ type Server struct {
 	mu          sync.Mutex
 	tokens      map[string]bool
 	faults      []Fault
+	credFaults  map[string][]Fault // by credId
 	calls       map[string]int
 	credentials map[string]*credential
 	quests      map[string]*quest
@@ -115,6 +116,17 @@ func (s *Server) Fail(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, faults...)
+}
+
+// FailCredential makes the next len(faults) requests whose credId variable
+// is credID fail, in order (a fault on one credential among several).
+func (s *Server) FailCredential(credID string, faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.credFaults == nil {
+		s.credFaults = map[string][]Fault{}
+	}
+	s.credFaults[credID] = append(s.credFaults[credID], faults...)
 }
 
 // Requests reports how many requests reached the server.
@@ -198,7 +210,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[req.OperationName]++
+	credID, _ := req.Variables["credId"].(string)
+	var credFault *Fault
+	if q := s.credFaults[credID]; credID != "" && len(q) > 0 {
+		credFault, s.credFaults[credID] = &q[0], q[1:]
+	}
 	s.mu.Unlock()
+	if credFault != nil {
+		s.serveFault(w, r, credFault, reqID)
+		return
+	}
 
 	resp := s.schema.Exec(r.Context(), req.Query, req.OperationName, req.Variables)
 	status := 200

@@ -94,3 +94,43 @@ func (m *Metrics) Attempt(ctx context.Context, a galxe.Attempt) {
 	_, _ = m.w.Write(append(b, '\n'))
 	m.mu.Unlock()
 }
+
+// Metric is one value (or several, for a distribution) of a named metric.
+type Metric struct {
+	Name   string
+	Unit   string // "Count", "Milliseconds"
+	Values []float64
+}
+
+// Emit writes one Embedded Metric Format line with the metrics given, by
+// FunctionName when it is known. Metrics without values are left out.
+func (m *Metrics) Emit(metrics ...Metric) {
+	line := map[string]any{}
+	var defs []metricDef
+	for _, mt := range metrics {
+		switch len(mt.Values) {
+		case 0:
+			continue
+		case 1:
+			line[mt.Name] = mt.Values[0]
+		default:
+			line[mt.Name] = mt.Values
+		}
+		defs = append(defs, metricDef{mt.Name, mt.Unit})
+	}
+	if len(defs) == 0 {
+		return
+	}
+	if m.function != "" {
+		line["FunctionName"] = m.function
+	}
+	line["_aws"] = map[string]any{"Timestamp": m.now().UnixMilli(),
+		"CloudWatchMetrics": []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}}}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	_, _ = m.w.Write(append(b, '\n'))
+	m.mu.Unlock()
+}

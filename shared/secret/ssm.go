@@ -3,13 +3,11 @@ package secret
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
+	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 )
 
 // GetParameterAPI is the part of the SSM client a source uses.
@@ -86,17 +84,10 @@ func IsPermanentSSMError(err error) bool {
 	return false
 }
 
-// ssmMaxBackoff keeps the SDK's own retries of throttling and 5xx answers
-// short enough to fit several inside DefaultLoadTimeout.
-const ssmMaxBackoff = 250 * time.Millisecond
-
-// NewSSMClient loads the default AWS configuration (the Lambda role's
-// credentials and region from the environment) and makes an SSM client. The
-// SDK itself honours AWS_ENDPOINT_URL_SSM, which points it at a stand-in.
+// NewSSMClient loads the default AWS configuration and makes an SSM client
+// (tests; the functions share one configuration through coldstart).
 func NewSSMClient(ctx context.Context) (*ssm.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.AddWithMaxBackoffDelay(retry.NewStandard(), ssmMaxBackoff)
-	}))
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
 		return nil, &ClientError{Err: err}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
@@ -59,35 +61,69 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (any, error) {
+// pushItems validates and normalises a push, then queues it (APPEND and
+// REMOVE with a queue: 202) or sends it to Galxe in batches (200).
+func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (int, any, error) {
 	if !credentials.ValidCredID(credID) {
-		return nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", clip(credID)), nil)
+		return 0, nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", clip(credID)), nil)
 	}
 	var in itemsBody
 	if err := decode(body, &in); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if !credentials.ValidOperation(in.Operation) {
-		return nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", clip(in.Operation)), nil)
+		return 0, nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", clip(in.Operation)), nil)
 	}
 	if len(in.Items) == 0 {
-		return nil, badRequest("items must be a non-empty array of strings", nil)
+		return 0, nil, badRequest("items must be a non-empty array of strings", nil)
 	}
 	if len(in.Items) > h.maxItems {
-		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+		return 0, nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
 			Message: fmt.Sprintf("%d items; the limit is %d a request", len(in.Items), h.maxItems)}
 	}
 	items, invalid := credentials.Normalize(in.Items)
 	if len(invalid) > 0 {
-		return nil, badRequest(fmt.Sprintf("%d invalid items", len(invalid)), map[string]any{"invalid": invalid})
+		return 0, nil, badRequest(fmt.Sprintf("%d invalid items", len(invalid)), map[string]any{"invalid": invalid})
 	}
 	if in.Operation == credentials.Replace && len(items) > credentials.BatchSize {
-		return nil, credentials.ErrReplaceTooLarge
+		return 0, nil, credentials.ErrReplaceTooLarge
+	}
+	if (h.queue != nil || h.queueErr != nil) && pushqueue.Queueable(in.Operation) {
+		return h.enqueue(ctx, credID, in.Operation, items)
 	}
 	if h.galxe == nil {
-		return nil, h.galxeErr
+		return 0, nil, h.galxeErr
 	}
-	return credentials.Push(ctx, h.galxe, credID, in.Operation, items)
+	sum, err := credentials.Push(ctx, h.galxe, credID, in.Operation, items)
+	return http.StatusOK, sum, err
+}
+
+// queued is the 202 answer's data.
+type queued struct {
+	CredID    string `json:"credId"`
+	Operation string `json:"operation"`
+	Items     int    `json:"items"`
+	Queued    bool   `json:"queued"`
+}
+
+// enqueue puts the push on the queue as messages of at most 256 KiB; it
+// answers 202 only when every item is queued.
+func (h *Handler) enqueue(ctx context.Context, credID, op string, items []string) (int, any, error) {
+	if h.queueErr != nil {
+		return 0, nil, h.queueErr
+	}
+	bodies := pushqueue.Encode(credID, op, items)
+	msgs := make([]pushqueue.Outgoing, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = pushqueue.Outgoing{Body: b}
+	}
+	if err := h.queue.Send(ctx, msgs); err != nil {
+		return 0, nil, err
+	}
+	if h.metrics != nil {
+		h.metrics.Emit(obs.Metric{Name: "ItemsQueued", Unit: "Count", Values: []float64{float64(len(items))}})
+	}
+	return http.StatusAccepted, queued{CredID: credID, Operation: op, Items: len(items), Queued: true}, nil
 }
 
 func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (any, error) {

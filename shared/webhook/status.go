@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
@@ -25,6 +27,7 @@ const (
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeTokenUnavailable   = "TOKEN_UNAVAILABLE"
 	CodeConfigurationError = "CONFIGURATION_ERROR"
+	CodeQueueUnavailable   = "QUEUE_UNAVAILABLE"
 
 	CategoryRequest       = "REQUEST"
 	CategoryUpstream      = "UPSTREAM"
@@ -113,6 +116,7 @@ func problemFor(err error, requestID string) problem {
 		serr       *secret.Error
 		perr       *credentials.PushError
 		cerr       *config.Error
+		qerr       *pushqueue.Error
 	)
 	if errors.As(err, &perr) {
 		f.Progress = &perr.Progress
@@ -137,6 +141,12 @@ func problemFor(err error, requestID string) problem {
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 			retryAfter = max(gerr.RetryAfter, defaultRetryAfter)
 		}
+	case errors.As(err, &qerr):
+		// Nothing is answered 202 that was not queued; what was queued is
+		// harmless to queue again (APPEND and REMOVE are idempotent).
+		status, f.Code, f.Category = http.StatusServiceUnavailable, CodeQueueUnavailable, CategoryUpstream
+		f.Message = fmt.Sprintf("the push queue took %d of %d messages within the time budget; send the whole request again", qerr.Queued, qerr.Total)
+		retryAfter, internal = max(qerr.RetryAfter, defaultRetryAfter), qerr.Error()
 	case errors.As(err, &cerr):
 		status, f.Code, f.Category, f.Message = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration, cerr.Error()
 	case errors.As(err, &serr):

@@ -22,6 +22,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -31,8 +32,11 @@ const MaxBodyBytes = 5 << 20
 
 // Handler serves the webhook routes. Build it with New.
 type Handler struct {
-	galxe    galxe.Caller // nil when the configuration cannot make a client
-	galxeErr error        // why galxe is nil
+	galxe    galxe.Caller      // nil when the configuration cannot make a client
+	galxeErr error             // why galxe is nil
+	queue    *pushqueue.Sender // nil: pushes run synchronously
+	queueErr error             // a queue is configured but cannot be used
+	metrics  *obs.Metrics
 	auth     string
 	secret   *secret.Source
 	maxItems int
@@ -53,13 +57,22 @@ type Options struct {
 	GalxeErr      error
 	WebhookSecret *secret.Source
 	Log           *slog.Logger
+	// Queue, when set, takes APPEND and REMOVE pushes (PUSH_QUEUE_URL);
+	// QueueErr says why a configured queue cannot be used.
+	Queue    *pushqueue.Sender
+	QueueErr error
+	Metrics  *obs.Metrics // may be nil
 }
 
 // New makes a handler.
 func New(o Options) *Handler {
 	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
-		maxItems: o.Config.MaxItemsPerRequest, log: o.Log}
+		maxItems: o.Config.MaxItemsPerRequest, log: o.Log, queue: o.Queue, queueErr: o.QueueErr, metrics: o.Metrics}
 	h.problems = append(append([]string(nil), o.Config.Problems...), o.Config.WebhookProblems()...)
+	if o.QueueErr != nil {
+		h.problems = append(h.problems, "PUSH_QUEUE_URL: "+o.QueueErr.Error())
+		h.queueErr = &config.Error{Problems: []string{"PUSH_QUEUE_URL: the queue cannot be used (the function's log says why)"}}
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -218,17 +231,20 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
 	if err := h.authenticate(ctx, req); err != nil {
 		return fail(r, err)
 	}
-	var data any
+	var (
+		data   any
+		status = http.StatusOK
+	)
 	switch r.name {
 	case "items":
-		data, err = h.pushItems(ctx, r.param, req.Body)
+		status, data, err = h.pushItems(ctx, r.param, req.Body)
 	case "operation":
 		data, err = h.runOperation(ctx, r.param, req.Body)
 	}
 	if err != nil {
 		return fail(r, err)
 	}
-	return outcome{resp: apigw.JSON(http.StatusOK, map[string]any{"data": data}), route: r}
+	return outcome{resp: apigw.JSON(status, map[string]any{"data": data}), route: r}
 }
 
 func (h *Handler) health() apigw.Response {

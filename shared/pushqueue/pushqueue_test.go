@@ -1,0 +1,148 @@
+package pushqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
+	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
+)
+
+func TestEncodeSplitsAt256KiB(t *testing.T) {
+	items := make([]string, 20000)
+	for i := range items {
+		items[i] = fmt.Sprintf("0x%040x", i)
+	}
+	bodies := pushqueue.Encode("380512468497932288", "APPEND", items)
+	if len(bodies) < 4 {
+		t.Fatalf("%d bodies for %d items", len(bodies), len(items))
+	}
+	var got []string
+	for _, b := range bodies {
+		if len(b) > pushqueue.MaxMessageBytes {
+			t.Fatalf("a body of %d bytes", len(b))
+		}
+		// Exactly the contract's shape, and valid as a push.
+		var shape map[string]json.RawMessage
+		if err := json.Unmarshal(b, &shape); err != nil || len(shape) != 3 {
+			t.Fatalf("body shape: %v %s", err, b[:80])
+		}
+		m, err := pushqueue.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Items...)
+	}
+	if len(got) != len(items) {
+		t.Fatalf("%d items after the round trip, want %d", len(got), len(items))
+	}
+	// Characters SQS refuses in a body travel as JSON escapes.
+	b := pushqueue.Encode("1", "REMOVE", []string{"odd\uffffitem"})
+	if strings.ContainsRune(string(b[0]), '\uffff') {
+		t.Fatalf("U+FFFF left raw: %q", b[0])
+	}
+	if m, err := pushqueue.Decode(b[0]); err != nil || m.Items[0] != "odd\uffffitem" {
+		t.Fatalf("%v %q", err, m.Items)
+	}
+}
+
+func TestDecodeRefusesWhatIsNotAPush(t *testing.T) {
+	for body, says := range map[string]string{
+		`nope`: "invalid",
+		`{"credId":"1","operation":"REPLACE","items":["a"]}`:         "APPEND or REMOVE",
+		`{"credId":"x","operation":"APPEND","items":["a"]}`:          "digits",
+		`{"credId":"1","operation":"APPEND","items":[]}`:             "non-empty",
+		`{"credId":"1","operation":"APPEND","items":["0x12"]}`:       "invalid items",
+		`{"credId":"1","operation":"APPEND","items":["a"],"more":1}`: "unknown field",
+		`{"credId":"1","operation":"APPEND","items":"a"}`:            "invalid",
+	} {
+		_, err := pushqueue.Decode([]byte(body))
+		if !errors.Is(err, pushqueue.ErrInvalid) || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	m, err := pushqueue.Decode([]byte(`{"credId":"1","operation":"APPEND","items":[" 0XAB00000000000000000000000000000000000000","b","b"]}`))
+	if err != nil || len(m.Items) != 2 || m.Items[0] != "0xab00000000000000000000000000000000000000" {
+		t.Fatalf("%v %q", err, m.Items)
+	}
+}
+
+func sender(t *testing.T) (*sqstest.Server, *pushqueue.Sender) {
+	t.Helper()
+	srv := sqstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.Env(t)
+	url := srv.CreateQueue("push", sqstest.QueueOptions{})
+	cfg, err := awsconf.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pushqueue.Open(cfg, nil, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, s
+}
+
+func outgoing(n int) []pushqueue.Outgoing {
+	out := make([]pushqueue.Outgoing, n)
+	for i := range out {
+		out[i] = pushqueue.Outgoing{Body: []byte(fmt.Sprintf(`{"credId":"1","operation":"APPEND","items":["a%d"]}`, i))}
+	}
+	return out
+}
+
+// Entries SQS refuses are sent again, within the budget; nothing is lost.
+func TestRefusedEntriesRetried(t *testing.T) {
+	srv, s := sender(t)
+	srv.FailEntries(7)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, outgoing(25)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages("push")); n != 25 {
+		t.Fatalf("%d messages queued, want 25", n)
+	}
+	if calls := srv.Calls("SendMessageBatch"); calls < 4 {
+		t.Fatalf("%d calls: the refused entries were not sent again", calls)
+	}
+}
+
+// Large bodies: batches stay under SQS's total of 256 KiB.
+func TestLargeBodiesBatchedUnderTheLimit(t *testing.T) {
+	srv, s := sender(t)
+	big := make([]pushqueue.Outgoing, 5)
+	for i := range big {
+		big[i] = pushqueue.Outgoing{Body: []byte(strings.Repeat("x", 200_000))}
+	}
+	if err := s.Send(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages("push")); n != 5 {
+		t.Fatalf("%d queued", n)
+	}
+}
+
+// A queue that stays down: an *Error within the budget, never a hang.
+func TestQueueDownAnsweredWithinBudget(t *testing.T) {
+	srv, s := sender(t)
+	srv.SetDown(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Send(ctx, outgoing(3))
+	var qe *pushqueue.Error
+	if !errors.As(err, &qe) || qe.Queued != 0 || qe.Total != 3 || qe.RetryAfter <= 0 {
+		t.Fatalf("got %v", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond-pushqueue.DefaultReserve+200*time.Millisecond {
+		t.Fatalf("took %v, past the budget", took)
+	}
+}
