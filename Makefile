@@ -6,9 +6,9 @@ BIN     := bin
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-FUNCTIONS := webhook scheduled
+FUNCTIONS := webhook scheduled pusher
 
-.PHONY: bench fuzz all build test lint vet staticcheck cfn-lint fmt-check tools demo up build-WebhookFunction build-ScheduledFunction
+.PHONY: bench fuzz all build test lint vet staticcheck cfn-lint fmt-check tools demo up build-WebhookFunction build-ScheduledFunction build-PusherFunction
 
 all: lint test
 
@@ -18,7 +18,7 @@ tools: $(BIN)/aws-lambda-rie
 $(BIN)/aws-lambda-rie: tools/go.mod tools/go.sum
 	$(GO) build $(TOOLS) -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 
-## build: both functions as deployed, in bin/<function>/bootstrap
+## build: the functions as deployed, in bin/<function>/bootstrap
 build: $(foreach f,$(FUNCTIONS),$(BIN)/$(f)/bootstrap)
 
 $(BIN)/%/bootstrap: FORCE
@@ -30,6 +30,9 @@ build-WebhookFunction:
 
 build-ScheduledFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/scheduled
+
+build-PusherFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/pusher
 
 FORCE:
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,7 +83,7 @@ func prop(tpl template, fn, key string) any {
 	return tpl.Globals.Function[key]
 }
 
-var functions = []string{"WebhookFunction", "ScheduledFunction"}
+var functions = []string{"WebhookFunction", "ScheduledFunction", "PusherFunction"}
 
 func TestTemplateFunctions(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -349,16 +350,106 @@ func TestMakefileHasSAMBuildTargets(t *testing.T) {
 
 // The binaries link only what they use: no stand-ins, no test or tool modules.
 func TestBinariesLinkNoTestOnlyPackages(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./webhook", "./scheduled").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./webhook", "./scheduled", "./pusher").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	for _, forbidden := range []string{"galxetest", "ssmtest", "graph-gophers", "goformation", "testing"} {
+	for _, forbidden := range []string{"galxetest", "ssmtest", "sqstest", "graph-gophers", "goformation", "testing"} {
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.Contains(line, forbidden) {
 				t.Errorf("a function links %s", line)
 			}
 		}
+	}
+}
+
+// The scheduled function never queues: it does not link the SQS client.
+func TestScheduledLinksNoSQS(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./scheduled").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "service/sqs") {
+		t.Error("the scheduled function links service/sqs")
+	}
+}
+
+// The queued path (DESIGN.md §10): the queue, its dead letters, the pusher
+// and its event source, as AWS documents them.
+func TestTemplateQueuedPushes(t *testing.T) {
+	tpl := loadTemplate(t)
+	queue, dlq := tpl.Resources["PushQueue"], tpl.Resources["PushDeadLetterQueue"]
+	if queue.Type != "AWS::SQS::Queue" || dlq.Type != "AWS::SQS::Queue" {
+		t.Fatalf("queues: %q %q", queue.Type, dlq.Type)
+	}
+	timeout, _ := prop(tpl, "PusherFunction", "Timeout").(float64)
+	// AWS advises a visibility timeout of at least six times the function's timeout.
+	if vt, _ := queue.Properties["VisibilityTimeout"].(float64); timeout <= 0 || vt < 6*timeout {
+		t.Errorf("PushQueue VisibilityTimeout %v, pusher Timeout %v", vt, timeout)
+	}
+	redrive, _ := queue.Properties["RedrivePolicy"].(map[string]any)
+	if redrive["deadLetterTargetArn"] != "PushDeadLetterQueue.Arn" || redrive["maxReceiveCount"] != 5.0 {
+		t.Errorf("redrive policy %v", redrive)
+	}
+	if r, _ := dlq.Properties["MessageRetentionPeriod"].(float64); r != 14*24*3600 {
+		t.Errorf("dead-letter retention %v, want 14 days", r)
+	}
+	evs, _ := tpl.Resources["PusherFunction"].Properties["Events"].(map[string]any)
+	var sqsEvent map[string]any
+	for _, e := range evs {
+		if ev := e.(map[string]any); ev["Type"] == "SQS" {
+			sqsEvent, _ = ev["Properties"].(map[string]any)
+		}
+	}
+	if sqsEvent == nil {
+		t.Fatal("the pusher has no SQS event")
+	}
+	types, _ := sqsEvent["FunctionResponseTypes"].([]any)
+	scaling, _ := sqsEvent["ScalingConfig"].(map[string]any)
+	if sqsEvent["Queue"] != "PushQueue.Arn" || sqsEvent["BatchSize"] != 10000.0 || len(types) != 1 || types[0] != "ReportBatchItemFailures" ||
+		scaling["MaximumConcurrency"] != 2.0 {
+		t.Errorf("SQS event %v", sqsEvent)
+	}
+	// AWS: a batch size over 10 needs a batching window of at least 1 s.
+	raw, _ := os.ReadFile("../template.yaml")
+	if !strings.Contains(string(raw), "MaximumBatchingWindowInSeconds: !Ref PushBatchingWindowSeconds") {
+		t.Error("the batching window is not the PushBatchingWindowSeconds parameter")
+	}
+	if w, _ := sqsEvent["MaximumBatchingWindowInSeconds"].(float64); w < 1 || w > 300 {
+		t.Errorf("batching window %v s: AWS requires 1 to 300 with a batch size over 10", w)
+	}
+	// Two pushers at 5 a second never pass Galxe's 10.
+	qps, _ := strconv.ParseFloat(environment(tpl, "PusherFunction")["GALXE_MAX_QPS"], 64)
+	if qps*scaling["MaximumConcurrency"].(float64) > 10 {
+		t.Errorf("pushers may send %v requests a second", qps*scaling["MaximumConcurrency"].(float64))
+	}
+	if environment(tpl, "WebhookFunction")["PUSH_QUEUE_URL"] != "PushQueue" ||
+		environment(tpl, "PusherFunction")["PUSH_DEAD_LETTER_QUEUE_URL"] != "PushDeadLetterQueue" {
+		t.Error("the queue URLs are not given to the functions")
+	}
+	sendsTo := func(fn string) []string {
+		var out []string
+		policies, _ := prop(tpl, fn, "Policies").([]any)
+		for _, p := range policies {
+			if pol, ok := p.(map[string]any)["SQSSendMessagePolicy"].(map[string]any); ok {
+				out = append(out, fmt.Sprint(pol["QueueName"]))
+			}
+		}
+		return out
+	}
+	if !slices.Equal(sendsTo("WebhookFunction"), []string{"PushQueue.QueueName"}) || !slices.Equal(sendsTo("PusherFunction"), []string{"PushDeadLetterQueue.QueueName"}) {
+		t.Errorf("send policies: webhook %v, pusher %v", sendsTo("WebhookFunction"), sendsTo("PusherFunction"))
+	}
+	alarms := map[string]bool{}
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::CloudWatch::Alarm" {
+			for _, m := range alarmMetrics(r.Properties) {
+				alarms[m.Name+"/"+m.Dimensions["QueueName"]] = true
+			}
+		}
+	}
+	if !alarms["ApproximateNumberOfMessagesVisible/PushDeadLetterQueue.QueueName"] || !alarms["ApproximateAgeOfOldestMessage/PushQueue.QueueName"] {
+		t.Errorf("queue alarms: %v", alarms)
 	}
 }
 

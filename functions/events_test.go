@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/jobs"
+	"github.com/galxe-lambda/galxe-lambda/shared/pusher"
 	"github.com/galxe-lambda/galxe-lambda/shared/webhook"
 )
 
@@ -34,6 +36,7 @@ func TestSampleEvents(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	wh := lambda.NewHandler(webhook.New(webhook.Options{Config: cfg, Galxe: client, Log: log}))
 	sched := lambda.NewHandler(&jobs.Runner{Galxe: client, Log: log})
+	push := lambda.NewHandler(&pusher.Handler{Galxe: client, Log: log})
 
 	files, _ := filepath.Glob("../events/*.json")
 	if len(files) < 10 {
@@ -71,12 +74,26 @@ func TestSampleEvents(t *testing.T) {
 				if err := json.Unmarshal(out, &sum); err != nil || sum["ok"] != true {
 					t.Fatalf("%s: %s", name, out)
 				}
+			case strings.HasPrefix(name, "pusher-"):
+				out, err := push.Invoke(context.Background(), raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var resp events.SQSEventResponse
+				if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+					t.Fatalf("%s: %s", name, out)
+				}
 			default:
-				t.Fatalf("%s: name it webhook-* or scheduled-*", name)
+				t.Fatalf("%s: name it webhook-*, scheduled-* or pusher-*", name)
 			}
 		})
 	}
-	if !strings.Contains(strings.Join(srv.Items(galxetest.DemoCredentialID), " "), "0x00000000000000000000000000000000000000b3") {
+	held := strings.Join(srv.Items(galxetest.DemoCredentialID), " ")
+	if !strings.Contains(held, "0x00000000000000000000000000000000000000b3") {
 		t.Error("the items event did not reach the credential, lower-cased")
+	}
+	// The SQS sample: d1 appended; d2 appended, then removed by a later message.
+	if !strings.Contains(held, "00000000000000000000000000000000000000d1") || strings.Contains(held, "00000000000000000000000000000000000000d2") {
+		t.Errorf("the SQS sample was not coalesced as sent: %s", held)
 	}
 }

@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/coldstart"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/jobs"
+	"github.com/galxe-lambda/galxe-lambda/shared/pusher"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
 	"github.com/galxe-lambda/galxe-lambda/shared/webhook"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -73,6 +75,7 @@ type system struct {
 	tokenParam, secretParam string
 	webhook                 lambda.Handler
 	jobs                    lambda.Handler
+	pusher                  lambda.Handler
 	out                     *syncBuffer
 	deadline                time.Duration
 }
@@ -120,6 +123,8 @@ func startSystem(t *testing.T, gopts galxetest.Options, prepare func(s *system),
 	defer cancel()
 	wd := coldstart.Init(ctx, getenv, s.out, true)
 	jd := coldstart.Init(ctx, getenv, s.out, false)
+	pd := coldstart.Init(ctx, getenv, s.out, false)
+	s.pusher = lambda.NewHandler(&pusher.Handler{Galxe: pd.Galxe, GalxeErr: pd.GalxeErr, Log: pd.Log, Metrics: pd.Metrics})
 	s.webhook = lambda.NewHandler(webhook.New(webhook.Options{Config: wd.Config, Galxe: wd.Galxe, GalxeErr: wd.GalxeErr,
 		WebhookSecret: wd.WebhookSecret, Log: wd.Log}))
 	s.jobs = lambda.NewHandler(&jobs.Runner{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log})
@@ -184,6 +189,30 @@ func (s *system) runCanary(t *testing.T) (time.Duration, bool, error) {
 	out, err := s.jobs.Invoke(ctx, []byte(`{"job":"canary","credId":"`+galxetest.DemoCredentialID+`"}`))
 	record(string(out), err)
 	return time.Since(start), ctx.Err() == nil, err
+}
+
+// runPusher drains one queued push and returns the messages to deliver again.
+func (s *system) runPusher(t *testing.T) ([]events.SQSBatchItemFailure, time.Duration, bool) {
+	t.Helper()
+	body := `{"credId":"` + galxetest.DemoCredentialID + `","operation":"APPEND","items":["0x00000000000000000000000000000000000000c1"]}`
+	ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-1", Body: body, EventSource: "aws:sqs",
+		Attributes: map[string]string{"SentTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10)}}}})
+	// The pusher keeps a second of its deadline to settle; give it Lambda's
+	// smallest useful timeout on top of the matrix's.
+	ctx, cancel := context.WithTimeout(context.Background(), s.deadline+time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := s.pusher.Invoke(ctx, ev)
+	took, inTime := time.Since(start), ctx.Err() == nil
+	record(string(out), err)
+	if err != nil {
+		t.Fatalf("the pusher returned an error: %v", err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp.BatchItemFailures, took, inTime
 }
 
 type galxeFault struct {
@@ -311,6 +340,17 @@ func TestGalxeFaultMatrix(t *testing.T) {
 					}
 				} else {
 					checkAttempts(t, "job", jobRequests, f.retried)
+				}
+
+				// The pusher: the same fault keeps the message for another
+				// delivery (no dead-letter queue here), within its deadline.
+				queue()
+				failed, took, inTime := s.runPusher(t)
+				if !inTime {
+					t.Fatalf("pusher answered after the deadline (%v)", took)
+				}
+				if (f.status == 200) != (len(failed) == 0) {
+					t.Fatalf("pusher: failures %v for a fault the webhook answers %d", failed, f.status)
 				}
 			})
 		}
