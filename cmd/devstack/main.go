@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -114,6 +115,9 @@ func printAddresses(w io.Writer, st Status) {
 	fmt.Fprintf(w, "\nthe stack is up (Ctrl-C stops it); the functions' log lines follow as they come\n")
 	fmt.Fprintf(w, "  Galxe              %s\n", st.Galxe)
 	fmt.Fprintf(w, "  SSM stand-in       %s (parameters %s, %s)\n", st.SSM, TokenParameter, SecretParameter)
+	if st.SQS != "" {
+		fmt.Fprintf(w, "  SQS stand-in       %s (queues %s, %s; the pusher drains the first)\n", st.SQS, PushQueueName, PushDeadLetterQueue)
+	}
 	for _, fn := range Functions {
 		fmt.Fprintf(w, "  %-18s %s\n", fn+" function", st.Functions[fn])
 	}
@@ -121,6 +125,7 @@ func printAddresses(w io.Writer, st Status) {
 in another terminal:
   go run ./cmd/devstack -send GET /health
   go run ./cmd/devstack -send POST /operations/credential -d '{"variables":{"id":"380512468497932288"}}'
+  go run ./cmd/devstack -send POST /credentials/380512468497932288/items -d '{"operation":"APPEND","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"]}'
   curl -s %s -d @events/scheduled-canary.json
   aws lambda invoke --endpoint-url %s --function-name scheduled --payload fileb://events/scheduled-canary.json out.json
 
@@ -175,6 +180,8 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 			fn = "webhook"
 		case strings.HasPrefix(name, "scheduled-"):
 			fn = "scheduled"
+		case strings.HasPrefix(name, "pusher-"):
+			fn = "pusher"
 		default:
 			continue
 		}
@@ -182,11 +189,11 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		want := `"ok":true`
-		if fn == "webhook" {
-			want = ""
+		status, want := 200, map[string]string{"scheduled": `"ok":true`, "pusher": `"batchItemFailures":[]`}[fn]
+		if strings.HasPrefix(name, "webhook-credential-items") && s.Events != nil {
+			status, want = 202, `"queued":true` // APPEND goes through the push queue
 		}
-		checks = append(checks, check{name: name, fn: fn, event: ev, sign: fn == "webhook", want: 200, wantHas: want})
+		checks = append(checks, check{name: name, fn: fn, event: ev, sign: fn == "webhook", want: status, wantHas: want})
 	}
 	if s.Galxe != nil {
 		checks = append(checks, failureChecks(files)...)
@@ -215,11 +222,145 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 		}
 		printInvocation(w, c, inv, a, ok)
 	}
-	fmt.Fprintf(w, "\n%d passed, %d failed\n", len(checks)-failed, failed)
+	total := len(checks)
+	if s.Galxe != nil && s.Events != nil {
+		for _, q := range queueChecks() {
+			total++
+			ok, err := q.run(ctx, s, w)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				failed++
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%d passed, %d failed\n", total-failed, failed)
 	if failed > 0 {
-		return fmt.Errorf("%d of %d answers differ from the contract", failed, len(checks))
+		return fmt.Errorf("%d of %d checks differ from the contract", failed, total)
 	}
 	return nil
+}
+
+// queueCheck is a demo step of the queued path, which several invocations
+// make together.
+type queueCheck struct {
+	name string
+	run  func(ctx context.Context, s *Stack, w io.Writer) (bool, error)
+}
+
+func queueChecks() []queueCheck {
+	return []queueCheck{{"a burst of one-address pushes through the queue", demoBurst}, {"a credential Galxe does not know", demoDeadLetter}}
+}
+
+// demoBurst sends 40 one-address pushes at once, signed as a sender would,
+// then waits for the pusher to deliver them, and counts Galxe's calls.
+func demoBurst(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
+	const n = 40
+	before := s.Galxe.Calls("credentialItems")
+	addrs := make([]string, n)
+	statuses := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		addrs[i] = fmt.Sprintf("0x%040x", 0xd3e0000+i)
+		wg.Go(func() {
+			body, _ := json.Marshal(map[string]any{"operation": "APPEND", "items": []string{addrs[i]}})
+			ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/" + galxetest.DemoCredentialID + "/items", Body: body}, "demo-"+randomHex(4), time.Now())
+			if err == nil {
+				ev, err = s.Sign(ev)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			inv, err := s.Functions["webhook"].Invoke(ctx, ev)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			statuses[i] = readAnswer("webhook", inv).status
+		})
+	}
+	wg.Wait()
+	answered := time.Since(start)
+	accepted := 0
+	for i := range n {
+		if errs[i] != nil {
+			return false, errs[i]
+		}
+		if statuses[i] == 202 {
+			accepted++
+		}
+	}
+	delivered := waitUntil(ctx, 30*time.Second, func() bool {
+		held := strings.Join(s.Galxe.Items(galxetest.DemoCredentialID), " ")
+		for _, a := range addrs {
+			if !strings.Contains(held, a) {
+				return false
+			}
+		}
+		return true
+	})
+	calls := s.Galxe.Calls("credentialItems") - before
+	ok := accepted == n && delivered && calls <= 4
+	mark := "as expected"
+	if !ok {
+		mark = "WRONG"
+	}
+	fmt.Fprintf(w, "\n=== %s: %s\n", "a burst of one-address pushes through the queue", mark)
+	fmt.Fprintf(w, "%d pushes of one address each, sent at once: %d answered 202 in %v by %d webhook instances\n",
+		n, accepted, answered.Round(time.Millisecond), s.Functions["webhook"].Instances())
+	fmt.Fprintf(w, "the pusher (%d invocations so far, at most %d at once) delivered all %d: %v; Galxe saw %d credentialItems calls for them\n",
+		s.Events.Invocations(), PusherConcurrency, n, delivered, calls)
+	return ok, nil
+}
+
+// demoDeadLetter pushes to a credential Galxe does not know: 202, then the
+// message in the dead-letter queue with Galxe's code.
+func demoDeadLetter(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
+	body := []byte(`{"operation":"APPEND","items":["0x00000000000000000000000000000000000000dd"]}`)
+	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/999999999999999999/items", Body: body}, "demo-dlq", time.Now())
+	if err == nil {
+		ev, err = s.Sign(ev)
+	}
+	if err != nil {
+		return false, err
+	}
+	before := len(s.SQS.Messages(PushDeadLetterQueue))
+	inv, err := s.Functions["webhook"].Invoke(ctx, ev)
+	if err != nil {
+		return false, err
+	}
+	a := readAnswer("webhook", inv)
+	var code string
+	arrived := waitUntil(ctx, 30*time.Second, func() bool {
+		dead := s.SQS.Messages(PushDeadLetterQueue)
+		if len(dead) > before {
+			code = dead[len(dead)-1].Attributes["error_code"]
+			return true
+		}
+		return false
+	})
+	ok := a.status == 202 && arrived && code == "CREDENTIAL_NOT_FOUND"
+	mark := "as expected"
+	if !ok {
+		mark = "WRONG"
+	}
+	fmt.Fprintf(w, "\n=== a credential Galxe does not know: %s\n", mark)
+	fmt.Fprintf(w, "the webhook answered %d %s; the pusher's call was refused, and the message is in %s with error_code %q\n",
+		a.status, clip(a.body, 200), PushDeadLetterQueue, code)
+	return ok, nil
+}
+
+func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
 
 // failureChecks are a few of the contract's failure rows, shown live.

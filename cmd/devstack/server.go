@@ -118,11 +118,15 @@ type Status struct {
 	URL       string            `json:"url"`
 	Galxe     string            `json:"galxe"`
 	SSM       string            `json:"ssm"`
+	SQS       string            `json:"sqs,omitempty"`
 	Functions map[string]string `json:"functions"`
 }
 
 func (s *Stack) status(front string) Status {
 	st := Status{URL: front, Galxe: s.Endpoint, SSM: s.SSM.URL, Functions: map[string]string{}}
+	if s.Events != nil {
+		st.SQS = s.SQS.URL
+	}
 	for _, fn := range Functions {
 		st.Functions[fn] = front + "/2015-03-31/functions/" + fn + "/invocations"
 	}

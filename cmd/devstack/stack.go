@@ -18,7 +18,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -30,7 +34,15 @@ const (
 )
 
 // Functions are the project's functions, by short name.
-var Functions = []string{"webhook", "scheduled"}
+var Functions = []string{"webhook", "scheduled", "pusher"}
+
+// The queues the stack makes, named as the template's would be.
+const (
+	PushQueueName       = "galxe-lambda-PushQueue"
+	PushDeadLetterQueue = "galxe-lambda-PushDeadLetterQueue"
+	// PusherConcurrency is the event source's MaximumConcurrency, as in the template.
+	PusherConcurrency = 2
+)
 
 // Options configure a Stack.
 type Options struct {
@@ -53,6 +65,12 @@ type Options struct {
 	// LiveLogs, when set, receives every line the functions write as it
 	// comes, prefixed by the function's name and instance.
 	LiveLogs io.Writer
+	// Synchronous leaves PUSH_QUEUE_URL unset: the webhook pushes to Galxe
+	// itself, and no event source runs.
+	Synchronous bool
+	// BatchWindow is the event source's batching window; 0: 1 s (the
+	// template's default is 10 s; a shorter one keeps local runs brisk).
+	BatchWindow time.Duration
 }
 
 // DefaultInstances is how many instances of a function run at most.
@@ -63,12 +81,18 @@ const DefaultInstances = 4
 type Stack struct {
 	Galxe         *galxetest.Server // nil against the real Galxe
 	SSM           *ssmtest.Server
+	SQS           *sqstest.Server
+	PushQueueURL  string
+	DeadLetterURL string
+	Events        *EventSource // nil when Synchronous
 	Endpoint      string
 	Token         string // the Galxe token the functions read from SSM
 	WebhookSecret string
 	Functions     map[string]*Function
 
-	front *http.Server // Serve's, when started
+	front      *http.Server // Serve's, when started
+	stopEvents context.CancelFunc
+	eventsDone chan struct{}
 }
 
 func randomHex(n int) string {
@@ -79,7 +103,7 @@ func randomHex(n int) string {
 
 // Start brings the stack up. On error, whatever started is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	s = &Stack{SSM: ssmtest.NewServer(), Functions: map[string]*Function{}}
+	s = &Stack{SSM: ssmtest.NewServer(), SQS: sqstest.NewServer(), Functions: map[string]*Function{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -103,6 +127,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.SSM.PutSecure(TokenParameter, s.Token)
 	s.SSM.PutSecure(SecretParameter, s.WebhookSecret)
+	s.DeadLetterURL = s.SQS.CreateQueue(PushDeadLetterQueue, sqstest.QueueOptions{})
+	// A short visibility timeout, so a push the pusher gave back comes round
+	// again within a demo (the template's is 720 s).
+	s.PushQueueURL = s.SQS.CreateQueue(PushQueueName, sqstest.QueueOptions{VisibilityTimeout: 5 * time.Second,
+		DeadLetter: PushDeadLetterQueue, MaxReceiveCount: 5})
 
 	for _, fn := range Functions {
 		bootstrap := o.Bootstraps[fn]
@@ -111,7 +140,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		timeout := o.Timeouts[fn]
 		if timeout == 0 {
-			timeout = map[string]int{"webhook": 25, "scheduled": 120}[fn]
+			timeout = map[string]int{"webhook": 25, "scheduled": 120, "pusher": 120}[fn]
 		}
 		vars := map[string]string{
 			"PATH":                            os.Getenv("PATH"),
@@ -127,12 +156,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			"AWS_SHARED_CREDENTIALS_FILE":     "/dev/null",
 			"AWS_EC2_METADATA_DISABLED":       "true",
 			"AWS_ENDPOINT_URL_SSM":            s.SSM.URL,
+			"AWS_ENDPOINT_URL_SQS":            s.SQS.URL,
 			"GALXE_ACCESS_TOKEN_PARAMETER":    TokenParameter,
 			"GALXE_ENDPOINT":                  s.Endpoint,
 		}
-		if fn == "webhook" {
+		switch fn {
+		case "webhook":
 			vars["WEBHOOK_AUTH"] = "standard-webhooks"
 			vars["WEBHOOK_SECRET_PARAMETER"] = SecretParameter
+			if !o.Synchronous {
+				vars["PUSH_QUEUE_URL"] = s.PushQueueURL
+			}
+		case "pusher":
+			vars["GALXE_MAX_QPS"] = "5"
+			vars["PUSH_DEAD_LETTER_QUEUE_URL"] = s.DeadLetterURL
 		}
 		for k, v := range o.Env[fn] {
 			vars[k] = v
@@ -140,6 +177,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		instances := o.Instances
 		if instances <= 0 {
 			instances = DefaultInstances
+		}
+		if fn == "pusher" {
+			instances = PusherConcurrency
 		}
 		var liveMu sync.Mutex
 		f := newFunction(fn, instances, func(ctx context.Context, n int) (*Emulated, error) {
@@ -162,6 +202,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		f.release(e)
 	}
+	if !o.Synchronous {
+		if err := s.startEvents(o.BatchWindow); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -173,6 +218,10 @@ func (s *Stack) Close() {
 	if s.front != nil {
 		_ = s.front.Close()
 	}
+	if s.stopEvents != nil {
+		s.stopEvents()
+		<-s.eventsDone
+	}
 	for _, f := range s.Functions {
 		f.Stop()
 	}
@@ -182,6 +231,33 @@ func (s *Stack) Close() {
 	if s.SSM != nil {
 		s.SSM.Close()
 	}
+	if s.SQS != nil {
+		s.SQS.Close()
+	}
+}
+
+// startEvents runs the pusher's event source against the SQS stand-in,
+// through the real SDK client, as Lambda's would run against SQS.
+func (s *Stack) startEvents(window time.Duration) error {
+	if window <= 0 {
+		window = time.Second
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDDEVSTACK", "devstack-not-a-real-key", "")),
+		config.WithBaseEndpoint(s.SQS.URL))
+	if err != nil {
+		return err
+	}
+	s.Events = &EventSource{Client: sqs.NewFromConfig(cfg), QueueURL: s.PushQueueURL,
+		QueueARN: "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName, Function: s.Functions["pusher"],
+		BatchSize: 10000, Window: window, MaxConcurrency: PusherConcurrency}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopEvents, s.eventsDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.eventsDone)
+		s.Events.Run(ctx)
+	}()
+	return nil
 }
 
 // Sign adds Standard Webhooks headers, signed now with the stack's secret,

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,12 +96,17 @@ func TestEveryEventUnderTheEmulator(t *testing.T) {
 	for _, f := range files {
 		name := filepath.Base(f)
 		fn, _, _ := strings.Cut(name, "-")
-		if fn != "webhook" && fn != "scheduled" {
+		if !slices.Contains(Functions, fn) {
 			continue
 		}
 		n++
 		a, inv := invoke(t, s, fn, readEvent(t, name), fn == "webhook")
-		if a.status != 200 || (fn == "scheduled" && !strings.Contains(a.body, `"ok":true`)) {
+		want := 200
+		if strings.HasPrefix(name, "webhook-credential-items") {
+			want = 202 // APPEND through the push queue
+		}
+		if a.status != want || (fn == "scheduled" && !strings.Contains(a.body, `"ok":true`)) ||
+			(fn == "pusher" && !strings.Contains(a.body, `"batchItemFailures":[]`)) {
 			t.Errorf("%s: %d %s\n%s", name, a.status, a.body, inv.Logs)
 		}
 	}
@@ -107,9 +114,10 @@ func TestEveryEventUnderTheEmulator(t *testing.T) {
 		t.Fatalf("only %d events", n)
 	}
 	// Cold start read each secret once, through the real SDK; warm
-	// invocations used the copies in memory.
-	if r := s.SSM.Reads(TokenParameter); r != 2 {
-		t.Errorf("token read %d times, want 2 (one cold start per function)", r)
+	// invocations used the copies in memory. (The pusher's instances start
+	// as the event source or the events call for them.)
+	if r, starts := s.SSM.Reads(TokenParameter), s.Functions["webhook"].Instances()+s.Functions["scheduled"].Instances()+s.Functions["pusher"].Instances(); r != starts {
+		t.Errorf("token read %d times for %d cold starts", r, starts)
 	}
 	if r := s.SSM.Reads(SecretParameter); r != 1 {
 		t.Errorf("webhook secret read %d times, want 1", r)
@@ -226,4 +234,76 @@ func assertNoSecrets(t *testing.T, s *Stack) {
 			}
 		}
 	}
+}
+
+// The queued path end to end, under the emulator: a burst of one-address
+// pushes answered 202 by several webhook instances, then a few Galxe calls
+// by the pusher through the event source; an unknown credential's push
+// ends in the dead-letter queue with Galxe's code.
+func TestQueuedBurstUnderTheEmulator(t *testing.T) {
+	s := startStack(t, Options{BatchWindow: 500 * time.Millisecond})
+	const n = 40
+	addrs := make([]string, n)
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		addrs[i] = fmt.Sprintf("0x%040x", 0xbeef00+i)
+		wg.Go(func() {
+			ev := itemsEvent(t, galxetest.DemoCredentialID, "APPEND", addrs[i])
+			a, _ := invoke(t, s, "webhook", ev, true)
+			statuses[i] = a.status
+		})
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != 202 {
+			t.Fatalf("push %d answered %d", i, st)
+		}
+	}
+	if s.Functions["webhook"].Instances() < 2 {
+		t.Errorf("one webhook instance took the whole burst")
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		held := strings.Join(s.Galxe.Items(galxetest.DemoCredentialID), " ")
+		for _, a := range addrs {
+			if !strings.Contains(held, a) {
+				return false
+			}
+		}
+		return true
+	})
+	if calls := s.Galxe.Calls("credentialItems"); calls > 4 {
+		t.Errorf("%d Galxe calls for %d addresses", calls, n)
+	}
+
+	a, _ := invoke(t, s, "webhook", itemsEvent(t, "999999999999999999", "APPEND", addrs[0]), true)
+	if a.status != 202 {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	waitFor(t, 20*time.Second, func() bool { return len(s.SQS.Messages(PushDeadLetterQueue)) == 1 })
+	if dead := s.SQS.Messages(PushDeadLetterQueue)[0]; dead.Attributes["error_code"] != "CREDENTIAL_NOT_FOUND" {
+		t.Fatalf("dead letter %+v", dead)
+	}
+	assertNoSecrets(t, s)
+}
+
+// itemsEvent is an HTTP API event for the items route.
+func itemsEvent(t *testing.T, credID, op string, items ...string) []byte {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"operation": op, "items": items})
+	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/" + credID + "/items", Body: body}, "e2e-"+randomHex(4), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not done within %v", d)
 }
