@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/coldstart"
-	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/pusher"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 )
 
 func main() {

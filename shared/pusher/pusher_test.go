@@ -17,8 +17,8 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
-	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/pusher"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 )

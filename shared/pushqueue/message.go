@@ -61,7 +61,7 @@ func Encode(credID, op string, items []string) [][]byte {
 		if n > 0 && cur.Len()+extra+len(tail) > MaxMessageBytes {
 			closeBody()
 			open()
-			n, extra = 0, len(enc)
+			n = 0
 		}
 		if n > 0 {
 			cur.WriteByte(',')
