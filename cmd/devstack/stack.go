@@ -84,7 +84,7 @@ type Stack struct {
 	SQS           *sqstest.Server
 	PushQueueURL  string
 	DeadLetterURL string
-	Events        *EventSource // nil when Synchronous
+	Events        *sqstest.EventSource // nil when Synchronous
 	Endpoint      string
 	Token         string // the Galxe token the functions read from SSM
 	WebhookSecret string
@@ -248,9 +248,20 @@ func (s *Stack) startEvents(window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	s.Events = &EventSource{Client: sqs.NewFromConfig(cfg), QueueURL: s.PushQueueURL,
-		QueueARN: "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName, Function: s.Functions["pusher"],
-		BatchSize: 10000, Window: window, MaxConcurrency: PusherConcurrency}
+	pusher := s.Functions["pusher"]
+	s.Events = &sqstest.EventSource{Client: sqs.NewFromConfig(cfg), QueueURL: s.PushQueueURL,
+		QueueARN: "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName,
+		BatchSize: 10000, Window: window, MaxConcurrency: PusherConcurrency,
+		Invoke: func(ctx context.Context, payload []byte) ([]byte, error) {
+			inv, err := pusher.Invoke(ctx, payload)
+			if err != nil {
+				return nil, err
+			}
+			if inv.FuncErr || inv.Status != 200 {
+				return nil, fmt.Errorf("the pusher failed: %s", clip(string(inv.Body), 200))
+			}
+			return inv.Body, nil
+		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopEvents, s.eventsDone = cancel, make(chan struct{})
 	go func() {

@@ -1,4 +1,4 @@
-package main
+package sqstest
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,59 +17,78 @@ import (
 
 // EventSource does locally what Lambda's SQS event source mapping does:
 // pollers gather messages until the batch size, the batching window or
-// 6 MB of event, invoke the function with an events.SQSEvent, delete what
-// succeeded, and leave the reported failures to reappear after their
-// visibility timeout; at most MaxConcurrency invocations run at once.
+// 6 MB of event; at most MaxConcurrency invocations of the function run at
+// once, each with an events.SQSEvent; what succeeded is deleted, and the
+// reported failures reappear after their visibility timeout. As in Lambda,
+// polling goes on while invocations run.
 type EventSource struct {
-	Client         *sqs.Client
-	QueueURL       string
-	QueueARN       string
-	Function       *Function
+	Client   *sqs.Client
+	QueueURL string
+	QueueARN string
+	// Invoke runs the function with an event and returns its answer, or an
+	// error when the invocation failed (then nothing is deleted).
+	Invoke         func(ctx context.Context, payload []byte) ([]byte, error)
 	BatchSize      int           // 10,000 in the template
 	Window         time.Duration // MaximumBatchingWindowInSeconds
 	MaxConcurrency int           // ScalingConfig.MaximumConcurrency
 
-	mu          sync.Mutex
-	invocations int
+	invocations atomic.Int64
 }
 
-// maxEventBytes bounds an invocation's event, as Lambda's (6 MB).
+// sqsEventLimit bounds an invocation's event, as Lambda's (6 MB).
 const sqsEventLimit = 6_000_000
 
 // Invocations reports how many times the function was invoked.
-func (es *EventSource) Invocations() int {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.invocations
-}
+func (es *EventSource) Invocations() int { return int(es.invocations.Load()) }
 
-// Run polls until ctx ends.
+// Run polls and invokes until ctx ends.
 func (es *EventSource) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for range max(1, es.MaxConcurrency) {
-		wg.Go(func() {
+	n := max(1, es.MaxConcurrency)
+	batches := make(chan []events.SQSMessage)
+	var pollers, invokers sync.WaitGroup
+	for range n {
+		pollers.Go(func() {
 			for ctx.Err() == nil {
-				if err := es.once(ctx); err != nil && ctx.Err() == nil {
+				records, err := es.gather(ctx)
+				if err != nil {
 					time.Sleep(200 * time.Millisecond) // the queue failed: back off, as Lambda's poller does
+					continue
+				}
+				if len(records) == 0 {
+					continue
+				}
+				select {
+				case batches <- records:
+				case <-ctx.Done():
+				}
+			}
+		})
+		invokers.Go(func() {
+			for {
+				select {
+				case records := <-batches:
+					_ = es.invoke(ctx, records)
+				case <-ctx.Done():
+					return
 				}
 			}
 		})
 	}
-	wg.Wait()
+	pollers.Wait()
+	invokers.Wait()
 }
 
-// once gathers one batch and invokes the function with it.
-func (es *EventSource) once(ctx context.Context) error {
+// gather collects one batch.
+func (es *EventSource) gather(ctx context.Context) ([]events.SQSMessage, error) {
 	var (
 		records []events.SQSMessage
 		size    = 20
 		opened  time.Time
 	)
-	for len(records) < es.BatchSize && size < sqsEventLimit {
+	for len(records) < es.BatchSize && size < sqsEventLimit && ctx.Err() == nil {
 		wait := int32(1)
 		if len(records) > 0 {
-			left := es.Window - time.Since(opened)
-			if left <= 0 {
+			if time.Since(opened) >= es.Window {
 				break
 			}
 			wait = 0
@@ -79,13 +99,13 @@ func (es *EventSource) once(ctx context.Context) error {
 			MessageAttributeNames:       []string{"All"}})
 		if err != nil {
 			if len(records) == 0 {
-				return err
+				return nil, err
 			}
 			break
 		}
 		if len(out.Messages) == 0 {
 			if len(records) == 0 {
-				return nil // nothing waiting: poll again
+				return nil, nil // nothing waiting: poll again
 			}
 			time.Sleep(min(50*time.Millisecond, es.Window/10))
 			continue
@@ -113,10 +133,7 @@ func (es *EventSource) once(ctx context.Context) error {
 			records = append(records, r)
 		}
 	}
-	if len(records) == 0 {
-		return nil
-	}
-	return es.invoke(ctx, records)
+	return records, nil
 }
 
 func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage) error {
@@ -124,18 +141,13 @@ func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage) 
 	if err != nil {
 		return err
 	}
-	es.mu.Lock()
-	es.invocations++
-	es.mu.Unlock()
-	inv, err := es.Function.Invoke(ctx, payload)
+	es.invocations.Add(1)
+	out, err := es.Invoke(ctx, payload)
 	if err != nil {
-		return err
-	}
-	if inv.FuncErr || inv.Status != 200 {
-		return fmt.Errorf("the function failed: %s", clip(string(inv.Body), 200)) // nothing deleted: all come back
+		return err // nothing deleted: all come back
 	}
 	var resp events.SQSEventResponse
-	if err := json.Unmarshal(inv.Body, &resp); err != nil {
+	if err := json.Unmarshal(out, &resp); err != nil {
 		return fmt.Errorf("the function's answer is not an SQSEventResponse: %w", err)
 	}
 	failed := map[string]bool{}
@@ -143,20 +155,24 @@ func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage) 
 		failed[f.ItemIdentifier] = true
 	}
 	var entries []types.DeleteMessageBatchRequestEntry
+	flush := func() error {
+		if len(entries) == 0 {
+			return nil
+		}
+		_, err := es.Client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(es.QueueURL), Entries: entries})
+		entries = nil
+		return err
+	}
 	for i, r := range records {
 		if failed[r.MessageId] {
 			continue
 		}
 		entries = append(entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r.ReceiptHandle)})
 		if len(entries) == 10 {
-			if _, err := es.Client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(es.QueueURL), Entries: entries}); err != nil {
+			if err := flush(); err != nil {
 				return err
 			}
-			entries = entries[:0]
 		}
 	}
-	if len(entries) > 0 {
-		_, err = es.Client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(es.QueueURL), Entries: entries})
-	}
-	return err
+	return flush()
 }
