@@ -250,7 +250,7 @@ func (s *Stack) startEvents(window time.Duration) error {
 	}
 	pusher := s.Functions["pusher"]
 	s.Events = &sqstest.EventSource{Client: sqs.NewFromConfig(cfg), QueueURL: s.PushQueueURL,
-		QueueARN: "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName,
+		QueueARN:  "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName,
 		BatchSize: 10000, Window: window, MaxConcurrency: PusherConcurrency,
 		Invoke: func(ctx context.Context, payload []byte) ([]byte, error) {
 			inv, err := pusher.Invoke(ctx, payload)
