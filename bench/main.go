@@ -54,6 +54,7 @@ func main() {
 	starts := flag.Int("starts", 60, "cold starts per binary")
 	warm := flag.Int("warm", 500, "warm invocations per case")
 	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
+	backlogN := flag.Int("backlog", 100000, "one-address messages in the queue backlog (0 skips it)")
 	out := flag.String("out", "BENCHMARKS.md", "report file")
 	flag.Parse()
 	log.SetFlags(0)
@@ -65,6 +66,7 @@ func main() {
 	bins := []*binary{
 		{name: "webhook", pkg: "./functions/webhook"},
 		{name: "scheduled", pkg: "./functions/scheduled"},
+		{name: "pusher", pkg: "./functions/pusher"},
 		{name: "hello (floor)", pkg: "./bench/hello"},
 		{name: "library floor", pkg: "./bench/libfloor"},
 	}
@@ -114,7 +116,7 @@ func main() {
 		name, bin string
 		event     func() []byte
 	}{
-		{"hello (floor)", bins[2].host, func() []byte { return []byte(`{}`) }},
+		{"hello (floor)", bins[3].host, func() []byte { return []byte(`{}`) }},
 		{"webhook GET /health", bins[0].host, func() []byte { return healthEv }},
 		{"webhook POST /operations/health", bins[0].host, func() []byte { return signed(apiEvent("POST", "/operations/health", `{}`)) }},
 	}
@@ -136,11 +138,22 @@ func main() {
 		check(err)
 	}
 
+	log.Printf("queued burst: %d one-address pushes over %d webhook instances ...", burstPushes, burstInstances)
+	burst, err := queueBurst(bins[0].host, bins[2].host, env)
+	check(err)
+	var drain *backlogResult
+	if *backlogN > 0 {
+		log.Printf("backlog: %d one-address messages, %d pushers at 5 requests a second ...", *backlogN, pushers)
+		drain, err = backlog(bins[2].host, env, *backlogN)
+		check(err)
+	}
+
 	log.Print("go test -bench ...")
 	goBench := run("", nil, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1",
 		"./shared/webhook", "./shared/credentials")
 
 	report := render(bins, cold, warmCases[0].name, warmRes, mem, bulkRes, goBench)
+	report = strings.Replace(report, queueMarker, renderQueue(burst, drain), 1)
 	fmt.Print(report)
 	check(os.WriteFile(*out, []byte(report), 0o644))
 	log.Printf("wrote %s", *out)
@@ -373,9 +386,51 @@ func signedAs(event []byte, id string) []byte {
 	return out
 }
 
+// queueMarker is where the queued path's sections go in the report.
+const queueMarker = "<!-- queue -->\n"
+
+func renderQueue(burst *burstResult, drain *backlogResult) string {
+	var b strings.Builder
+	if burst != nil {
+		warm := summarize(burst.warmAnswers)
+		first := summarize(burst.firstAnswers)
+		fmt.Fprintf(&b, "\n## Queued burst: %d one-address pushes over %d webhook instances, then the pushers\n\n", burstPushes, burstInstances)
+		fmt.Fprintf(&b, "Galxe stand-in at 10 requests/s and 150 ms a request; SQS stand-in; the event source with `MaximumConcurrency: %d` and a %v batching window; pushers at `GALXE_MAX_QPS=5`.\n\n", pushers, burst.window)
+		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
+		fmt.Fprintf(&b, "| answered 202 | %d of %d | all |\n", burst.accepted, burstPushes)
+		fmt.Fprintf(&b, "| webhook answer, warm: median / p99 | %s / %s | p99 < 50 ms: %s |\n", ms(warm.median), ms(warm.p99), verdict(warm.p99 < 50*time.Millisecond))
+		fmt.Fprintf(&b, "| webhook answer, each instance's first (opens its SQS connection): median / max | %s / %s | |\n", ms(first.median), ms(first.max))
+		fmt.Fprintf(&b, "| pusher invocations | %d | |\n", burst.invocations)
+		fmt.Fprintf(&b, "| Galxe requests for the %d addresses | %d | ≤ 2: %s |\n", burstPushes, burst.requests, verdict(burst.requests <= 2))
+		fmt.Fprintf(&b, "| answered 429 by Galxe | %d | 0: %s |\n", burst.rateLimited, verdict(burst.rateLimited == 0))
+		fmt.Fprintf(&b, "| addresses delivered | %d of %d | all: %s |\n", burst.delivered, burstPushes, verdict(burst.delivered == burstPushes))
+	}
+	if drain != nil {
+		over := float64(drain.wall)/float64(drain.ideal) - 1
+		limited := 0.0
+		if drain.requests > 0 {
+			limited = float64(drain.rateLimited) / float64(drain.requests)
+		}
+		fmt.Fprintf(&b, "\n## Queue backlog: %d one-address messages drained by %d pushers at 5 requests/s each\n\n", drain.messages, pushers)
+		fmt.Fprintf(&b, "Invocations as large as Lambda makes them (up to 10,000 records or 6 MB of event; the largest here: %d records, %.1f MB); a %v batching window; Galxe stand-in at 10 requests/s and 150 ms.\n\n", drain.largest, float64(drain.largestBytes)/1e6, drain.window)
+		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
+		fmt.Fprintf(&b, "| wall time | %.2f s | within 10%% of ideal: %s |\n", drain.wall.Seconds(), verdict(over <= 0.10))
+		fmt.Fprintf(&b, "| ideal (each invocation's calls at 5/s, invocations to whichever pusher is free) | %.2f s | |\n", drain.ideal.Seconds())
+		fmt.Fprintf(&b, "| over ideal | %+.1f%% | |\n", over*100)
+		fmt.Fprintf(&b, "| pusher invocations | %d | |\n", drain.invocations)
+		fmt.Fprintf(&b, "| Galxe requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", drain.requests, drain.rateLimited, limited*100, verdict(limited < 0.01))
+		fmt.Fprintf(&b, "| addresses held by Galxe / carried | %d / %d | every one, once: %s |\n", drain.delivered, drain.received, verdict(drain.delivered == drain.messages && drain.received == drain.messages))
+		fmt.Fprintf(&b, "| pusher peak memory (VmHWM, the larger of the two) | %.1f MB | < 64 MB: %s |\n", float64(drain.peakRSS)/1e6, verdict(drain.peakRSS > 0 && drain.peakRSS < 64e6))
+	}
+	return b.String()
+}
+
 type stats struct{ median, p10, p90, p99, min, max time.Duration }
 
 func summarize(ds []time.Duration) stats {
+	if len(ds) == 0 {
+		return stats{}
+	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
@@ -414,7 +469,10 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 	fmt.Fprintf(&b, "| binary | bytes | MB | goal |\n| --- | ---: | ---: | --- |\n")
 	for _, bin := range bins {
 		goal := ""
-		if !strings.Contains(bin.name, "floor") {
+		switch bin.name {
+		case "webhook", "pusher": // both link the SQS client
+			goal = "≤ 11 MB: " + verdict(float64(bin.arm64)/1e6 <= 11)
+		case "scheduled":
 			goal = "≤ 10.5 MB: " + verdict(float64(bin.arm64)/1e6 <= 10.5)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %s |\n", bin.name, bin.arm64, float64(bin.arm64)/1e6, goal)
@@ -474,6 +532,8 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 		fmt.Fprintf(&b, "| after 100 signed requests with 256-byte ids (%s) | %s | < 64 MB: %s |\n", mem.idStatus, mb(mem.afterIDs), verdict(mem.afterIDs > 0 && mem.afterIDs < 64e6))
 		fmt.Fprintf(&b, "| after one event whose webhook-signature is %d bytes (%s) | %s | < 64 MB: %s |\n", mem.signatureBytes, mem.sigStatus, mb(mem.afterSignature), verdict(mem.afterSignature > 0 && mem.afterSignature < 64e6))
 	}
+
+	b.WriteString(queueMarker)
 
 	// What the figures above say, derived from this run.
 	webhookCold := summarize(cold["webhook"]).median

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/sethvargo/go-retry"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -24,6 +25,7 @@ var (
 	_ = rate.NewLimiter(10, 1)
 	_ singleflight.Group
 	_ = standardwebhooks.NewWebhook
+	_ = sqs.NewFromConfig // the queued path's client, linked as the webhook and the pusher link it
 )
 
 func main() {

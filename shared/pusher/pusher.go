@@ -49,15 +49,39 @@ type Handler struct {
 	warm atomic.Bool
 }
 
+// record is what the pusher reads of an SQS record: the fields of
+// events.SQSMessage it uses, without the maps of attributes it does not
+// (an event of 10,000 records would hold tens of thousands of them).
+type record struct {
+	MessageID   string `json:"messageId"`
+	Body        string `json:"body"`
+	EventSource string `json:"eventSource"`
+	Attributes  struct {
+		SentTimestamp string `json:"SentTimestamp"`
+	} `json:"attributes"`
+}
+
 // Invoke is the Lambda entry point (lambda.Handler): an events.SQSEvent in,
 // an events.SQSEventResponse out.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var ev events.SQSEvent
+	var ev struct {
+		Records []record `json:"Records"`
+	}
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		h.logger().ErrorContext(ctx, "not an SQS event", "error", err.Error())
 		return nil, errors.New("the event is not an SQS event")
 	}
-	return json.Marshal(h.Handle(ctx, ev))
+	return json.Marshal(h.handle(ctx, ev.Records))
+}
+
+// Handle processes one SQS event and says which messages to deliver again.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	recs := make([]record, len(ev.Records))
+	for i, r := range ev.Records {
+		recs[i] = record{MessageID: r.MessageId, Body: r.Body, EventSource: r.EventSource}
+		recs[i].Attributes.SentTimestamp = r.Attributes["SentTimestamp"]
+	}
+	return h.handle(ctx, recs)
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -105,12 +129,11 @@ const (
 	refused // for good: VALIDATION, NOT_FOUND, AUTHORIZATION
 )
 
-// Handle processes one SQS event and says which messages to deliver again.
-func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+func (h *Handler) handle(ctx context.Context, recs []record) events.SQSEventResponse {
 	start := time.Now()
 	cold := !h.warm.Swap(true)
 	ctx, upstream := obs.WithUpstream(ctx)
-	msgs := parse(ev)
+	msgs := parse(recs)
 
 	// Coalesce: per credential and item, the latest message decides.
 	winners := map[itemKey]winner{}
@@ -185,11 +208,11 @@ func later(a, b *message) bool {
 }
 
 // parse reads each record; one that is not a valid push is marked invalid.
-func parse(ev events.SQSEvent) []message {
-	msgs := make([]message, len(ev.Records))
-	for i, r := range ev.Records {
-		m := message{rec: i, id: r.MessageId, body: r.Body}
-		m.sent, _ = strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64)
+func parse(recs []record) []message {
+	msgs := make([]message, len(recs))
+	for i, r := range recs {
+		m := message{rec: i, id: r.MessageID, body: r.Body}
+		m.sent, _ = strconv.ParseInt(r.Attributes.SentTimestamp, 10, 64)
 		switch {
 		case r.EventSource != "aws:sqs":
 			m.invalid = "the record is not from SQS (eventSource " + strconv.Quote(clip(r.EventSource)) + ")"

@@ -55,15 +55,16 @@ type Message struct {
 type message struct {
 	Message
 	md5       string
-	receipt   string
+	receipt   string // the latest, while in flight
 	visibleAt time.Time
 	firstRecv time.Time
+	index     int // in the in-flight heap
 }
 
 type queue struct {
 	name, url, arn string
 	opts           QueueOptions
-	msgs           []*message // in the order sent
+	msgs           store
 	sent           int
 }
 
@@ -158,8 +159,9 @@ func (s *Server) Messages(name string) []Message {
 	if q == nil {
 		return nil
 	}
-	out := make([]Message, 0, len(q.msgs))
-	for _, m := range q.msgs {
+	all := q.msgs.all()
+	out := make([]Message, 0, len(all))
+	for _, m := range all {
 		c := m.Message
 		c.Attributes = map[string]string{}
 		for k, v := range m.Attributes {
@@ -168,6 +170,20 @@ func (s *Server) Messages(name string) []Message {
 		out = append(out, c)
 	}
 	return out
+}
+
+// Put enqueues bodies directly, as if sent one by one now (a backlog for a
+// benchmark or a test, without a hundred thousand calls).
+func (s *Server) Put(name string, bodies ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[name]
+	if q == nil {
+		panic("sqstest: no queue " + name)
+	}
+	for _, b := range bodies {
+		s.enqueue(q, sendEntry{MessageBody: &b})
+	}
 }
 
 // Sent reports how many messages have been sent to a queue in all.
@@ -389,7 +405,7 @@ func (s *Server) enqueue(q *queue, e sendEntry) *message {
 	for k, v := range e.MessageAttributes {
 		m.Attributes[k] = v.StringValue
 	}
-	q.msgs = append(q.msgs, m)
+	q.msgs.push(m, now)
 	q.sent++
 	close(s.arrived)
 	s.arrived = make(chan struct{})
@@ -537,30 +553,29 @@ func (s *Server) receiveMessage(r *http.Request, in map[string]json.RawMessage) 
 }
 
 // take hands out up to n visible messages, oldest first, moving to the
-// dead-letter queue those received more than MaxReceiveCount times.
+// dead-letter queue those already received MaxReceiveCount times.
 func (s *Server) take(q *queue, n int, timeout time.Duration) []*message {
 	now := s.now()
+	q.msgs.requeue(now)
 	var got []*message
-	kept := q.msgs[:0]
-	for _, m := range q.msgs {
-		if len(got) < n && !now.Before(m.visibleAt) {
-			if dlq := s.queues[q.opts.DeadLetter]; dlq != nil && m.ReceiveCount >= q.opts.MaxReceiveCount {
-				dlq.msgs = append(dlq.msgs, m) // keeps its id, body and SentTimestamp, as SQS does
-				m.visibleAt = now
-				dlq.sent++
-				continue
-			}
-			m.ReceiveCount++
-			if m.firstRecv.IsZero() {
-				m.firstRecv = now
-			}
-			m.receipt = newID() + newID()
-			m.visibleAt = now.Add(timeout)
-			got = append(got, m)
+	for len(got) < n {
+		m := q.msgs.pop()
+		if m == nil {
+			break
 		}
-		kept = append(kept, m)
+		if dlq := s.queues[q.opts.DeadLetter]; dlq != nil && m.ReceiveCount >= q.opts.MaxReceiveCount {
+			m.visibleAt = now // keeps its id, body and SentTimestamp, as SQS does
+			dlq.msgs.push(m, now)
+			dlq.sent++
+			continue
+		}
+		m.ReceiveCount++
+		if m.firstRecv.IsZero() {
+			m.firstRecv = now
+		}
+		q.msgs.hold(m, newID()+newID(), now.Add(timeout))
+		got = append(got, m)
 	}
-	q.msgs = kept
 	return got
 }
 
@@ -619,19 +634,7 @@ type receiptEntry struct {
 	VisibilityTimeout *int   `json:"VisibilityTimeout"`
 }
 
-// byReceipt finds a message of q by its latest receipt handle; an older
-// handle finds nothing (deleting with it succeeds and changes nothing, as
-// SQS documents).
-func byReceipt(q *queue, handle string) (m *message, idx int) {
-	for i, m := range q.msgs {
-		if m.receipt == handle {
-			return m, i
-		}
-	}
-	return nil, -1
-}
-
-func (s *Server) receiptBatch(in map[string]json.RawMessage, apply func(q *queue, e receiptEntry, m *message, idx int) *failedEntry) (any, *apiError) {
+func (s *Server) receiptBatch(in map[string]json.RawMessage, apply func(q *queue, e receiptEntry) *failedEntry) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q, err := s.queueOf(in)
@@ -648,8 +651,7 @@ func (s *Server) receiptBatch(in map[string]json.RawMessage, apply func(q *queue
 	}
 	ok, failed := []map[string]string{}, []failedEntry{}
 	for _, e := range entries {
-		m, idx := byReceipt(q, e.ReceiptHandle)
-		if f := apply(q, e, m, idx); f != nil {
+		if f := apply(q, e); f != nil {
 			failed = append(failed, *f)
 			continue
 		}
@@ -663,26 +665,23 @@ func invalidReceipt(id string) *failedEntry {
 }
 
 func (s *Server) deleteMessageBatch(in map[string]json.RawMessage) (any, *apiError) {
-	return s.receiptBatch(in, func(q *queue, e receiptEntry, m *message, idx int) *failedEntry {
+	return s.receiptBatch(in, func(q *queue, e receiptEntry) *failedEntry {
 		if e.ReceiptHandle == "" {
 			return invalidReceipt(e.ID)
 		}
-		if m != nil {
-			q.msgs = append(q.msgs[:idx], q.msgs[idx+1:]...)
-		}
-		return nil // an unknown or outdated handle deletes nothing, successfully
+		q.msgs.remove(e.ReceiptHandle) // an unknown or outdated handle deletes nothing, successfully
+		return nil
 	})
 }
 
 func (s *Server) changeVisibilityBatch(in map[string]json.RawMessage) (any, *apiError) {
-	return s.receiptBatch(in, func(q *queue, e receiptEntry, m *message, _ int) *failedEntry {
-		switch {
-		case m == nil:
-			return invalidReceipt(e.ID)
-		case e.VisibilityTimeout == nil || *e.VisibilityTimeout < 0 || *e.VisibilityTimeout > 43200:
+	return s.receiptBatch(in, func(q *queue, e receiptEntry) *failedEntry {
+		if e.VisibilityTimeout == nil || *e.VisibilityTimeout < 0 || *e.VisibilityTimeout > 43200 {
 			return &failedEntry{ID: e.ID, Code: "InvalidParameterValue", Message: "VisibilityTimeout must be between 0 and 43200.", SenderFault: true}
 		}
-		m.visibleAt = s.now().Add(time.Duration(*e.VisibilityTimeout) * time.Second)
+		if !q.msgs.setVisibility(e.ReceiptHandle, s.now().Add(time.Duration(*e.VisibilityTimeout)*time.Second)) {
+			return invalidReceipt(e.ID)
+		}
 		if *e.VisibilityTimeout == 0 {
 			close(s.arrived)
 			s.arrived = make(chan struct{})
@@ -698,15 +697,8 @@ func (s *Server) getQueueAttributes(in map[string]json.RawMessage) (any, *apiErr
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	visible, inFlight := 0, 0
-	for _, m := range q.msgs {
-		if now.Before(m.visibleAt) {
-			inFlight++
-		} else {
-			visible++
-		}
-	}
+	q.msgs.requeue(s.now())
+	visible, inFlight := q.msgs.counts()
 	all := map[string]string{
 		"ApproximateNumberOfMessages":           strconv.Itoa(visible),
 		"ApproximateNumberOfMessagesNotVisible": strconv.Itoa(inFlight),

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
+	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
+)
+
+// The queued path's benchmarks (DESIGN.md §10): the functions as built for
+// this machine, each process behind a Runtime API stand-in of its own, an
+// SQS stand-in with the push queue, the event source doing what Lambda's
+// does (MaximumConcurrency 2), and a Galxe stand-in that allows 10 requests
+// a second and answers in 150 ms.
+
+const (
+	burstInstances = 8
+	burstPushes    = 400
+	pushers        = 2
+)
+
+type burstResult struct {
+	accepted, delivered, requests, rateLimited, invocations int
+	firstAnswers, warmAnswers                               []time.Duration
+	window                                                  time.Duration
+}
+
+type backlogResult struct {
+	messages, delivered, received, requests, rateLimited, invocations int
+	wall, ideal                                                       time.Duration
+	window                                                            time.Duration
+	peakRSS                                                           int64
+	largest                                                           int // records in the largest invocation
+	largestBytes                                                      int
+}
+
+// pusherPool is the pushers' processes: an invocation goes to a free one.
+type pusherPool struct {
+	free chan *runtimeAPI
+	pids []int
+}
+
+func startPushers(bin string, env []string) (*pusherPool, func(), error) {
+	p := &pusherPool{free: make(chan *runtimeAPI, pushers)}
+	var stops []func()
+	stopAll := func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for range pushers {
+		api, cmd, _, err := startFunction(bin, env)
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		stops = append(stops, func() { stop(api, cmd) })
+		p.pids = append(p.pids, cmd.Process.Pid)
+		p.free <- api
+	}
+	return p, stopAll, nil
+}
+
+func (p *pusherPool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var api *runtimeAPI
+	select {
+	case api = <-p.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { p.free <- api }()
+	inv, err := api.invoke(payload, 120*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if inv.isError {
+		return nil, fmt.Errorf("the pusher failed: %s", inv.body)
+	}
+	return inv.body, nil
+}
+
+func sqsClient(url string) *sqs.Client {
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")),
+		config.WithBaseEndpoint(url))
+	check(err)
+	return sqs.NewFromConfig(cfg)
+}
+
+func pushBody(credID, op string, items ...string) string {
+	b, _ := json.Marshal(map[string]any{"credId": credID, "operation": op, "items": items})
+	return string(b)
+}
+
+// queueBurst: 400 one-address pushes over 8 webhook instances, then the
+// pushers' calls.
+func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []string) (*burstResult, error) {
+	q := sqstest.NewServer()
+	defer q.Close()
+	dlq := q.CreateQueue("push-dlq", sqstest.QueueOptions{})
+	url := q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
+	slow := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
+	defer slow.Close()
+	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "burst"})
+
+	whEnv := env(slow.URL, "PUSH_QUEUE_URL="+url, "AWS_ENDPOINT_URL_SQS="+q.URL)
+	type instance struct {
+		api  *runtimeAPI
+		stop func()
+	}
+	instances := make([]instance, burstInstances)
+	for i := range instances {
+		api, cmd, _, err := startFunction(webhookBin, whEnv)
+		if err != nil {
+			return nil, err
+		}
+		instances[i] = instance{api, func() { stop(api, cmd) }}
+		defer instances[i].stop()
+	}
+	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, "GALXE_MAX_QPS=5", "PUSH_DEAD_LETTER_QUEUE_URL="+dlq, "AWS_ENDPOINT_URL_SQS="+q.URL))
+	if err != nil {
+		return nil, err
+	}
+	defer stopPushers()
+	r := &burstResult{window: 2 * time.Second}
+	es := &sqstest.EventSource{Client: sqsClient(q.URL), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
+		BatchSize: 10000, Window: r.window, MaxConcurrency: pushers, Invoke: pool.invoke}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go es.Run(ctx)
+
+	addrs := make([]string, burstPushes)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("0x%040x", 0xb0000+i)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for k, inst := range instances {
+		wg.Go(func() {
+			for j := k; j < burstPushes; j += burstInstances {
+				ev := signed(apiEvent("POST", "/credentials/"+bulkCredID+"/items", fmt.Sprintf(`{"operation":"APPEND","items":[%q]}`, addrs[j])))
+				inv, err := inst.api.invoke(ev, 25*time.Second)
+				mu.Lock()
+				if err == nil && statusOf(inv.body) == "202" {
+					r.accepted++
+					d := inv.answered.Sub(inv.handed)
+					if j == k {
+						r.firstAnswers = append(r.firstAnswers, d)
+					} else {
+						r.warmAnswers = append(r.warmAnswers, d)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if len(slow.Items(bulkCredID)) == burstPushes {
+			break
+		}
+	}
+	held := map[string]bool{}
+	for _, it := range slow.Items(bulkCredID) {
+		held[it] = true
+	}
+	for _, a := range addrs {
+		if held[a] {
+			r.delivered++
+		}
+	}
+	r.requests, r.rateLimited, r.invocations = slow.Requests(), slow.RateLimited(), es.Invocations()
+	return r, nil
+}
+
+// backlog: 100,000 one-address messages waiting, drained by two pushers.
+func backlog(pusherBin string, env func(string, ...string) []string, n int) (*backlogResult, error) {
+	q := sqstest.NewServer()
+	defer q.Close()
+	dlq := q.CreateQueue("push-dlq", sqstest.QueueOptions{})
+	url := q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
+	slow := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
+	defer slow.Close()
+	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "backlog"})
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = pushBody(bulkCredID, "APPEND", fmt.Sprintf("0x%040x", i+1))
+	}
+	q.Put("push", bodies...)
+
+	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, "GALXE_MAX_QPS=5", "PUSH_DEAD_LETTER_QUEUE_URL="+dlq, "AWS_ENDPOINT_URL_SQS="+q.URL))
+	if err != nil {
+		return nil, err
+	}
+	defer stopPushers()
+	r := &backlogResult{messages: n, window: time.Second}
+	var (
+		mu    sync.Mutex
+		sizes []int // records per invocation
+	)
+	invoke := func(ctx context.Context, payload []byte) ([]byte, error) {
+		var ev events.SQSEvent
+		_ = json.Unmarshal(payload, &ev)
+		mu.Lock()
+		sizes = append(sizes, len(ev.Records))
+		if len(ev.Records) > r.largest {
+			r.largest, r.largestBytes = len(ev.Records), len(payload)
+		}
+		mu.Unlock()
+		return pool.invoke(ctx, payload)
+	}
+	es := &sqstest.EventSource{Client: sqsClient(q.URL), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
+		BatchSize: 10000, Window: r.window, MaxConcurrency: pushers, Invoke: invoke}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	go es.Run(ctx)
+	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if len(q.Messages("push")) == 0 {
+			break
+		}
+	}
+	r.wall = time.Since(start)
+	cancel()
+	r.delivered, r.received = len(slow.Items(bulkCredID)), slow.Received(bulkCredID)
+	r.requests, r.rateLimited, r.invocations = slow.Requests(), slow.RateLimited(), es.Invocations()
+	for _, pid := range pool.pids {
+		r.peakRSS = max(r.peakRSS, peakRSS(pid))
+	}
+	r.ideal = idealDrain(sizes)
+	return r, nil
+}
+
+// idealDrain is the drain's ideal: each invocation's calls (500 items
+// each) paced at 5 a second and the last answered in 150 ms, invocations
+// taken in order by whichever of the two pushers is free first.
+func idealDrain(sizes []int) time.Duration {
+	free := make([]time.Duration, pushers)
+	for _, n := range sizes {
+		calls := (n + 499) / 500
+		d := time.Duration(calls-1)*200*time.Millisecond + 150*time.Millisecond
+		sort.Slice(free, func(i, j int) bool { return free[i] < free[j] })
+		free[0] += d
+	}
+	return max(free[0], free[len(free)-1])
+}
