@@ -13,6 +13,9 @@
 // The floors: "hello", the smallest aws-lambda-go function, and "library
 // floor", an empty handler linking the same libraries that loads the AWS
 // configuration and reads one SecureString at init.
+//
+// BENCH_TRACE=1 logs each queued invocation's timing; BENCH_TRACE_LOGS=FILE
+// keeps the functions' own log lines.
 package main
 
 import (
@@ -187,6 +190,11 @@ func startFunction(bin string, env []string) (*runtimeAPI, *exec.Cmd, time.Durat
 	cmd := exec.Command(bin)
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+api.addr)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if f := os.Getenv("BENCH_TRACE_LOGS"); f != "" {
+		if out, err := os.OpenFile(f, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			cmd.Stdout, cmd.Stderr = out, out
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		api.close()

@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
@@ -243,7 +243,7 @@ func (s *Stack) startEvents(window time.Duration) error {
 		window = time.Second
 	}
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDDEVSTACK", "devstack-not-a-real-key", "")),
+		config.WithCredentialsProvider(aws.AnonymousCredentials{}), // the stand-in checks no signature: spare the CPU
 		config.WithBaseEndpoint(s.SQS.URL))
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
-	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
 // MaxMessageBytes is the most a message body (and a batch of them) holds:
@@ -90,8 +89,16 @@ func sqsSafe(b []byte) []byte {
 // and distinct. Anything else is ErrInvalid, saying why.
 func Decode(body []byte) (Message, error) {
 	var m Message
-	if err := strictjson.Unmarshal(body, &m); err != nil {
+	if !isObject(body) {
+		return m, fmt.Errorf("%w: the body is not a JSON object", ErrInvalid)
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
 		return m, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	// Unknown fields refused by a scan of the keys, not a second decode: a
+	// pusher reads ten thousand messages an invocation.
+	if k, ok := unknownKey(body); ok {
+		return m, fmt.Errorf("%w: unknown field %q", ErrInvalid, k)
 	}
 	switch {
 	case !credentials.ValidCredID(m.CredID):
@@ -107,4 +114,50 @@ func Decode(body []byte) (Message, error) {
 	}
 	m.Items = items
 	return m, nil
+}
+
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// knownKeys are a message's keys, as written.
+var knownKeys = [...]string{`"credId"`, `"operation"`, `"items"`}
+
+// unknownKey finds a top-level key of a valid JSON object other than the
+// message's three (compared as written: an escaped key is unknown).
+func unknownKey(b []byte) (string, bool) {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			start := i
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth != 1 {
+				continue
+			}
+			j := i + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t' || b[j] == '\r' || b[j] == '\n') {
+				j++
+			}
+			if j < len(b) && b[j] == ':' {
+				known := false
+				for _, k := range knownKeys {
+					known = known || string(b[start:i+1]) == k // compared without a copy
+				}
+				if !known {
+					return string(b[start+1 : i]), true
+				}
+			}
+		}
+	}
+	return "", false
 }

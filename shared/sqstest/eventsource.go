@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ type EventSource struct {
 	MaxConcurrency int           // ScalingConfig.MaximumConcurrency
 
 	invocations atomic.Int64
+	deletes     sync.WaitGroup
 }
 
 // sqsEventLimit bounds an invocation's event, as Lambda's (6 MB).
@@ -44,7 +46,11 @@ func (es *EventSource) Invocations() int { return int(es.invocations.Load()) }
 // Run polls and invokes until ctx ends.
 func (es *EventSource) Run(ctx context.Context) {
 	n := max(1, es.MaxConcurrency)
-	batches := make(chan []events.SQSMessage)
+	type batch struct {
+		records []events.SQSMessage
+		payload []byte
+	}
+	batches := make(chan batch)
 	var pollers, invokers sync.WaitGroup
 	for range n {
 		pollers.Go(func() {
@@ -57,8 +63,14 @@ func (es *EventSource) Run(ctx context.Context) {
 				if len(records) == 0 {
 					continue
 				}
+				// The event is made while the poller waits for a free
+				// invocation, not on the invocations' own time.
+				payload, err := json.Marshal(events.SQSEvent{Records: records})
+				if err != nil {
+					continue
+				}
 				select {
-				case batches <- records:
+				case batches <- batch{records, payload}:
 				case <-ctx.Done():
 				}
 			}
@@ -66,8 +78,8 @@ func (es *EventSource) Run(ctx context.Context) {
 		invokers.Go(func() {
 			for {
 				select {
-				case records := <-batches:
-					_ = es.invoke(ctx, records)
+				case b := <-batches:
+					_ = es.invoke(ctx, b.records, b.payload)
 				case <-ctx.Done():
 					return
 				}
@@ -76,71 +88,138 @@ func (es *EventSource) Run(ctx context.Context) {
 	}
 	pollers.Wait()
 	invokers.Wait()
+	es.deletes.Wait()
 }
 
-// gather collects one batch.
+// receivers is how many ReceiveMessage calls a poller keeps in flight
+// while it fills a batch.
+const receivers = 2
+
+// gather collects one batch: it waits (long polling) for a first message,
+// then receives in parallel until the batch size, 6 MB of event, or the
+// batching window since the first message.
 func (es *EventSource) gather(ctx context.Context) ([]events.SQSMessage, error) {
+	first, err := es.receive(ctx, min(10, es.BatchSize), 1)
+	if err != nil || len(first) == 0 {
+		return nil, err
+	}
+	opened := time.Now()
 	var (
+		mu      sync.Mutex
 		records []events.SQSMessage
 		size    = 20
-		opened  time.Time
+		full    bool
 	)
-	for len(records) < es.BatchSize && size < sqsEventLimit && ctx.Err() == nil {
-		wait := int32(1)
-		if len(records) > 0 {
-			if time.Since(opened) >= es.Window {
-				break
-			}
-			wait = 0
-		}
-		out, err := es.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(es.QueueURL),
-			MaxNumberOfMessages: int32(min(10, es.BatchSize-len(records))), WaitTimeSeconds: wait,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"}})
-		if err != nil {
-			if len(records) == 0 {
-				return nil, err
-			}
-			break
-		}
-		if len(out.Messages) == 0 {
-			if len(records) == 0 {
-				return nil, nil // nothing waiting: poll again
-			}
-			time.Sleep(min(50*time.Millisecond, es.Window/10))
-			continue
-		}
-		if len(records) == 0 {
-			opened = time.Now()
-		}
-		for _, m := range out.Messages {
-			r := events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-				Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes,
-				MessageAttributes: map[string]events.SQSMessageAttribute{},
-				EventSource:       "aws:sqs", EventSourceARN: es.QueueARN, AWSRegion: "us-east-1"}
-			for k, v := range m.MessageAttributes {
-				r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
-			}
-			b, _ := json.Marshal(r)
-			if size+len(b)+1 > sqsEventLimit {
+	add := func(msgs []types.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			r := toRecord(m, es.QueueARN)
+			n := recordSize(r)
+			if full || len(records) >= es.BatchSize || size+n > sqsEventLimit {
+				full = true
 				// Lambda would not put it in this batch: let it come back at once.
 				_, _ = es.Client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(es.QueueURL),
 					Entries: []types.ChangeMessageVisibilityBatchRequestEntry{{Id: aws.String("0"), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}}})
-				size = sqsEventLimit
 				continue
 			}
-			size += len(b) + 1
+			size += n
 			records = append(records, r)
 		}
+		full = full || len(records) >= es.BatchSize
 	}
+	add(first)
+	done := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return full || time.Since(opened) >= es.Window || ctx.Err() != nil
+	}
+	var wg sync.WaitGroup
+	for range receivers {
+		wg.Go(func() {
+			for !done() {
+				mu.Lock()
+				want := min(10, es.BatchSize-len(records))
+				mu.Unlock()
+				if want <= 0 {
+					return
+				}
+				msgs, err := es.receive(ctx, want, 0)
+				if err != nil {
+					return
+				}
+				if len(msgs) == 0 {
+					time.Sleep(min(50*time.Millisecond, es.Window/10))
+					continue
+				}
+				add(msgs)
+			}
+		})
+	}
+	wg.Wait()
 	return records, nil
 }
 
-func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage) error {
-	payload, err := json.Marshal(events.SQSEvent{Records: records})
+func (es *EventSource) receive(ctx context.Context, n int, wait int32) ([]types.Message, error) {
+	out, err := es.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(es.QueueURL),
+		MaxNumberOfMessages: int32(n), WaitTimeSeconds: wait,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"}})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return out.Messages, nil
+}
+
+// toRecord is a received message as Lambda hands it to the function.
+func toRecord(m types.Message, arn string) events.SQSMessage {
+	r := events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+		Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes,
+		MessageAttributes: map[string]events.SQSMessageAttribute{},
+		EventSource:       "aws:sqs", EventSourceARN: arn, AWSRegion: "us-east-1"}
+	for k, v := range m.MessageAttributes {
+		r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+	}
+	return r
+}
+
+// recordSize is a record's length in the event's JSON, without encoding
+// it: the fields' names and punctuation, and each value as encoding/json
+// writes it (escapes included).
+func recordSize(r events.SQSMessage) int {
+	n := 179 // {"messageId":"",...,"awsRegion":""} with empty values and {} for the maps
+	for _, v := range []string{r.MessageId, r.ReceiptHandle, r.Body, r.Md5OfBody, r.EventSource, r.EventSourceARN, r.AWSRegion} {
+		n += jsonLen(v)
+	}
+	for k, v := range r.Attributes {
+		n += jsonLen(k) + jsonLen(v) + 6 // "k":"v",
+	}
+	if len(r.Attributes) > 0 {
+		n-- // no comma after the last
+	}
+	for k, v := range r.MessageAttributes {
+		n += jsonLen(k) + jsonLen(aws.ToString(v.StringValue)) + jsonLen(v.DataType) + 80
+	}
+	return n
+}
+
+// jsonLen is the length of s inside a JSON string as encoding/json writes
+// it: quotes and backslashes escaped with one byte more, control
+// characters and <, > and & (HTML-safe) as six-byte \u escapes.
+func jsonLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			n++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 5
+		}
+	}
+	return n + strings.Count(s, "\u2028")*5 + strings.Count(s, "\u2029")*5
+}
+
+func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage, payload []byte) error {
 	es.invocations.Add(1)
 	out, err := es.Invoke(ctx, payload)
 	if err != nil {
@@ -154,6 +233,13 @@ func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage) 
 	for _, f := range resp.BatchItemFailures {
 		failed[f.ItemIdentifier] = true
 	}
+	// The deletes go on while the next batch is invoked, as Lambda's do.
+	es.deletes.Go(func() { _ = es.delete(context.WithoutCancel(ctx), records, failed) })
+	return nil
+}
+
+// delete removes the messages that succeeded, 10 a call.
+func (es *EventSource) delete(ctx context.Context, records []events.SQSMessage, failed map[string]bool) error {
 	var entries []types.DeleteMessageBatchRequestEntry
 	flush := func() error {
 		if len(entries) == 0 {

@@ -91,3 +91,17 @@ func TestEventSourceLikeLambdas(t *testing.T) {
 		t.Fatalf("batch of %d, %d at once", biggest, peak.Load())
 	}
 }
+
+// The event source's size of a record matches its encoding, so an event
+// stays within Lambda's 6 MB without encoding each record twice.
+func TestRecordSizeMatchesTheEncoding(t *testing.T) {
+	for _, body := range []string{`{"credId":"1","operation":"APPEND","items":["0xab"]}`, "plain", "<&>\n\t\"\\\u2028é\x01"} {
+		r := events.SQSMessage{MessageId: "id-1", ReceiptHandle: "rh", Body: body, Md5OfBody: "md5", EventSource: "aws:sqs",
+			EventSourceARN: "arn:aws:sqs:us-east-1:1:q", AWSRegion: "us-east-1",
+			Attributes: map[string]string{"SentTimestamp": "1", "ApproximateReceiveCount": "2"}, MessageAttributes: map[string]events.SQSMessageAttribute{}}
+		b, _ := json.Marshal(r)
+		if got := sqstest.RecordSize(r); got < len(b) || got > len(b)+8 {
+			t.Errorf("%q: size %d, encoded %d", body, got, len(b))
+		}
+	}
+}

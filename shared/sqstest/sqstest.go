@@ -547,7 +547,7 @@ func (s *Server) receiveMessage(r *http.Request, in map[string]json.RawMessage) 
 		case <-arrived:
 		case <-time.After(time.Until(deadline)):
 		case <-r.Context().Done():
-			return map[string]any{"Messages": []any{}}, nil
+			return map[string]any{"Messages": []received{}}, nil
 		}
 	}
 }
@@ -579,7 +579,18 @@ func (s *Server) take(q *queue, n int, timeout time.Duration) []*message {
 	return got
 }
 
-func render(msgs []*message, attrNames, userNames []string) []map[string]any {
+// received is a message as ReceiveMessage answers it.
+type received struct {
+	MessageID              string                    `json:"MessageId"`
+	ReceiptHandle          string                    `json:"ReceiptHandle"`
+	MD5OfBody              string                    `json:"MD5OfBody"`
+	Body                   string                    `json:"Body"`
+	Attributes             map[string]string         `json:"Attributes,omitempty"`
+	MessageAttributes      map[string]attributeValue `json:"MessageAttributes,omitempty"`
+	MD5OfMessageAttributes string                    `json:"MD5OfMessageAttributes,omitempty"`
+}
+
+func render(msgs []*message, attrNames, userNames []string) []received {
 	wantSys := func(name string) bool {
 		for _, a := range attrNames {
 			if a == "All" || a == name {
@@ -596,32 +607,34 @@ func render(msgs []*message, attrNames, userNames []string) []map[string]any {
 		}
 		return false
 	}
-	out := make([]map[string]any, 0, len(msgs))
+	out := make([]received, 0, len(msgs))
 	for _, m := range msgs {
-		r := map[string]any{"MessageId": m.ID, "ReceiptHandle": m.receipt, "MD5OfBody": m.md5, "Body": m.Body}
-		sys := map[string]string{}
-		for name, v := range map[string]string{
-			"SentTimestamp":                    strconv.FormatInt(m.Sent.UnixMilli(), 10),
-			"ApproximateReceiveCount":          strconv.Itoa(m.ReceiveCount),
-			"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.firstRecv.UnixMilli(), 10),
-			"SenderId":                         "AIDASTANDIN",
-		} {
-			if wantSys(name) {
-				sys[name] = v
+		r := received{MessageID: m.ID, ReceiptHandle: m.receipt, MD5OfBody: m.md5, Body: m.Body}
+		if len(attrNames) > 0 {
+			r.Attributes = map[string]string{}
+			if wantSys("SentTimestamp") {
+				r.Attributes["SentTimestamp"] = strconv.FormatInt(m.Sent.UnixMilli(), 10)
+			}
+			if wantSys("ApproximateReceiveCount") {
+				r.Attributes["ApproximateReceiveCount"] = strconv.Itoa(m.ReceiveCount)
+			}
+			if wantSys("ApproximateFirstReceiveTimestamp") {
+				r.Attributes["ApproximateFirstReceiveTimestamp"] = strconv.FormatInt(m.firstRecv.UnixMilli(), 10)
+			}
+			if wantSys("SenderId") {
+				r.Attributes["SenderId"] = "AIDASTANDIN"
 			}
 		}
-		if len(sys) > 0 {
-			r["Attributes"] = sys
-		}
-		user := map[string]attributeValue{}
 		for k, v := range m.Attributes {
 			if wantUser(k) {
-				user[k] = attributeValue{DataType: "String", StringValue: v}
+				if r.MessageAttributes == nil {
+					r.MessageAttributes = map[string]attributeValue{}
+				}
+				r.MessageAttributes[k] = attributeValue{DataType: "String", StringValue: v}
 			}
 		}
-		if len(user) > 0 {
-			r["MessageAttributes"] = user
-			r["MD5OfMessageAttributes"] = attributesMD5(user)
+		if len(r.MessageAttributes) > 0 {
+			r.MD5OfMessageAttributes = attributesMD5(r.MessageAttributes)
 		}
 		out = append(out, r)
 	}

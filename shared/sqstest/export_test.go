@@ -1,0 +1,4 @@
+package sqstest
+
+// RecordSize exposes recordSize to the tests.
+var RecordSize = recordSize
