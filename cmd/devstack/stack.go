@@ -169,6 +169,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			}
 		case "pusher":
 			vars["GALXE_MAX_QPS"] = "5"
+			vars["GOGC"] = "50" // as the template sets it
 			vars["PUSH_DEAD_LETTER_QUEUE_URL"] = s.DeadLetterURL
 		}
 		for k, v := range o.Env[fn] {
