@@ -107,16 +107,23 @@ func pushBody(credID, op string, items ...string) string {
 	return string(b)
 }
 
+// queueRig is what both queued benchmarks run against: the SQS stand-in
+// with the push queue (as the template makes it) and its dead letters, and
+// the slow Galxe stand-in holding the benchmark's credential.
+func queueRig() (q *sqstest.Server, url, dlq string, slow *galxetest.Server, done func()) {
+	q = sqstest.NewServer()
+	dlq = q.CreateQueue("push-dlq", sqstest.QueueOptions{})
+	url = q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
+	slow = galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
+	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "queued pushes"})
+	return q, url, dlq, slow, func() { slow.Close(); q.Close() }
+}
+
 // queueBurst: 400 one-address pushes over 8 webhook instances, then the
 // pushers' calls.
 func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []string) (*burstResult, error) {
-	q := sqstest.NewServer()
-	defer q.Close()
-	dlq := q.CreateQueue("push-dlq", sqstest.QueueOptions{})
-	url := q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
-	slow := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
-	defer slow.Close()
-	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "burst"})
+	q, url, dlq, slow, done := queueRig()
+	defer done()
 
 	whEnv := env(slow.URL, "PUSH_QUEUE_URL="+url, "AWS_ENDPOINT_URL_SQS="+q.URL)
 	type instance struct {
@@ -190,13 +197,8 @@ func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []stri
 
 // backlog: 100,000 one-address messages waiting, drained by two pushers.
 func backlog(pusherBin string, env func(string, ...string) []string, n int) (*backlogResult, error) {
-	q := sqstest.NewServer()
-	defer q.Close()
-	dlq := q.CreateQueue("push-dlq", sqstest.QueueOptions{})
-	url := q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
-	slow := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
-	defer slow.Close()
-	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "backlog"})
+	q, url, dlq, slow, done := queueRig()
+	defer done()
 	bodies := make([]string, n)
 	for i := range bodies {
 		bodies[i] = pushBody(bulkCredID, "APPEND", fmt.Sprintf("0x%040x", i+1))

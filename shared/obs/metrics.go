@@ -85,6 +85,11 @@ func (m *Metrics) Attempt(ctx context.Context, a galxe.Attempt) {
 			line["GalxeRequestId"] = a.Err.RequestID
 		}
 	}
+	m.write(line, directives)
+}
+
+// write adds the metadata to a line and writes it whole.
+func (m *Metrics) write(line map[string]any, directives []directive) {
 	line["_aws"] = map[string]any{"Timestamp": m.now().UnixMilli(), "CloudWatchMetrics": directives}
 	b, err := json.Marshal(line)
 	if err != nil {
@@ -124,13 +129,5 @@ func (m *Metrics) Emit(metrics ...Metric) {
 	if m.function != "" {
 		line["FunctionName"] = m.function
 	}
-	line["_aws"] = map[string]any{"Timestamp": m.now().UnixMilli(),
-		"CloudWatchMetrics": []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}}}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return
-	}
-	m.mu.Lock()
-	_, _ = m.w.Write(append(b, '\n'))
-	m.mu.Unlock()
+	m.write(line, []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}})
 }

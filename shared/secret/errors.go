@@ -26,24 +26,17 @@ type Error struct {
 	Err       error
 }
 
-func (e *Error) Error() string {
-	where := "environment"
-	if e.Parameter != "" {
-		where = fmt.Sprintf("SSM parameter %q", e.Parameter)
-	}
-	kind := "temporarily unavailable"
-	if e.Permanent {
-		kind = "misconfigured"
-	}
-	return fmt.Sprintf("%s from %s %s: %v", e.What, where, kind, e.Err)
-}
+func (e *Error) Error() string { return e.describe(fmt.Sprint(e.Err)) }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // Public is the error as a caller may read it: the secret, the parameter
 // and SSM's error code, never AWS's own text (which names the role's ARN,
 // the account and the request); the log has that.
-func (e *Error) Public() string {
+func (e *Error) Public() string { return e.describe(publicReason(e.Err)) }
+
+// describe says which secret, from where, and whether it is for good.
+func (e *Error) describe(reason string) string {
 	where := "environment"
 	if e.Parameter != "" {
 		where = fmt.Sprintf("SSM parameter %q", e.Parameter)
@@ -52,7 +45,7 @@ func (e *Error) Public() string {
 	if e.Permanent {
 		kind = "misconfigured"
 	}
-	return fmt.Sprintf("%s from %s %s: %s", e.What, where, kind, publicReason(e.Err))
+	return fmt.Sprintf("%s from %s %s: %s", e.What, where, kind, reason)
 }
 
 // Invalid is a permanent error about a secret's value, in the project's
