@@ -167,6 +167,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			if !o.Synchronous {
 				vars["PUSH_QUEUE_URL"] = s.PushQueueURL
 			}
+		case "scheduled":
+			vars["GOGC"] = "50" // as the template sets it
 		case "pusher":
 			vars["GALXE_MAX_QPS"] = "5"
 			vars["GOGC"] = "50" // as the template sets it
