@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
@@ -144,5 +145,17 @@ func TestQueueDownAnsweredWithinBudget(t *testing.T) {
 	}
 	if took := time.Since(start); took > 1500*time.Millisecond-pushqueue.DefaultReserve+200*time.Millisecond {
 		t.Fatalf("took %v, past the budget", took)
+	}
+}
+
+// A queue named by its name or ARN instead of its URL is refused at start.
+func TestOpenRefusesWhatIsNotAQueueURL(t *testing.T) {
+	for _, bad := range []string{"galxe-lambda-PushQueue", "arn:aws:sqs:us-east-1:123456789012:galxe-lambda-PushQueue"} {
+		if s, err := pushqueue.Open(aws.Config{}, nil, bad); err == nil || s != nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if s, err := pushqueue.Open(aws.Config{}, nil, ""); s != nil || err != nil {
+		t.Error("no URL must be no queue")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strconv"
 	"time"
 
@@ -169,9 +170,11 @@ func (s *Sender) sendBatch(ctx context.Context, msgs []Outgoing, batch []int) ([
 // the function's shared AWS configuration (cfgErr: why it did not load).
 // An empty url is no queue: nil, nil.
 func Open(cfg aws.Config, cfgErr error, url string) (*Sender, error) {
-	switch {
+	switch u, err := neturl.Parse(url); {
 	case url == "":
 		return nil, nil
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, fmt.Errorf("%q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", url)
 	case cfgErr != nil:
 		return nil, fmt.Errorf("the SQS client cannot be made: %w", cfgErr)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
@@ -147,4 +148,21 @@ func TestQueueDownAnswered503(t *testing.T) {
 			t.Fatalf("AWS's text in the answer: %s", a.Raw)
 		}
 	})
+}
+
+// A queue that cannot be used (here: named by its ARN) is a configuration
+// error: /health says so, and a queued push answers 500, not 202.
+func TestUnusableQueueIsAConfigurationError(t *testing.T) {
+	e := newEnv(t, setup{vars: map[string]string{"PUSH_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:push"}})
+	_, qerr := pushqueue.Open(aws.Config{}, nil, e.cfg.PushQueueURL)
+	gc, _ := galxe.New(galxe.Config{Endpoint: e.cfg.Endpoint, Token: e.cfg.TokenSource(nil), MaxQPS: 1000})
+	e.h = webhook.New(webhook.Options{Config: e.cfg, Galxe: gc, WebhookSecret: e.cfg.WebhookSecretSource(nil), QueueErr: qerr})
+	h := e.call(context.Background(), request{method: "GET", path: "/health", unsigned: true}, apigw.V2)
+	if h.Status != 503 || !strings.Contains(h.Raw, "PUSH_QUEUE_URL") {
+		t.Fatalf("health: %d %s", h.Status, h.Raw)
+	}
+	a := e.call(context.Background(), request{method: "POST", path: "/credentials/" + credID + "/items", body: itemsBody("APPEND", "a@example.com")}, apigw.V2)
+	if a.Status != 500 || a.code() != "CONFIGURATION_ERROR" || e.srv.Requests() != 0 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
+	}
 }
