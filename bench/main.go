@@ -54,7 +54,7 @@ type binary struct {
 }
 
 func main() {
-	starts := flag.Int("starts", 60, "cold starts per binary")
+	starts := flag.Int("starts", 100, "cold starts per binary")
 	warm := flag.Int("warm", 500, "warm invocations per case")
 	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
 	backlogN := flag.Int("backlog", 100000, "one-address messages in the queue backlog (0 skips it)")
