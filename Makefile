@@ -56,7 +56,7 @@ bench:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := shared/apigw:FuzzParse shared/credentials:FuzzNormalize shared/credentials:FuzzItemList \
 	shared/galxe:FuzzClassify shared/galxe:FuzzParseRetryAfter shared/jobs:FuzzParse shared/webhook:FuzzServe \
-	shared/webhook:FuzzSignatureHeaders
+	shared/webhook:FuzzSignatureHeaders shared/pusher:FuzzDecodeRecords
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn ($(FUZZTIME))"; \

@@ -64,14 +64,12 @@ type record struct {
 // Invoke is the Lambda entry point (lambda.Handler): an events.SQSEvent in,
 // an events.SQSEventResponse out.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var ev struct {
-		Records []record `json:"Records"`
-	}
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	recs, err := decodeRecords(payload)
+	if err != nil {
 		h.logger().ErrorContext(ctx, "not an SQS event", "error", err.Error())
 		return nil, errors.New("the event is not an SQS event")
 	}
-	return json.Marshal(h.handle(ctx, ev.Records))
+	return json.Marshal(h.handle(ctx, recs))
 }
 
 // Handle processes one SQS event and says which messages to deliver again.
