@@ -112,6 +112,17 @@ func (s *Server) Items(credID string) []string {
 	return sortedItems(c)
 }
 
+// Held reports how many distinct items a credential holds (Items without
+// the copy and the sort, for polling).
+func (s *Server) Held(credID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.credentials[credID]; c != nil {
+		return len(c.items)
+	}
+	return 0
+}
+
 // Received reports how many items credentialItems calls have carried to a
 // credential, duplicates included: with Items it shows nothing was sent twice.
 func (s *Server) Received(credID string) int {
