@@ -112,7 +112,7 @@ type winner struct {
 type call struct {
 	cred, op string
 	items    []string
-	oldest   int64 // the earliest SentTimestamp among its deciding messages, ms
+	oldest   int64 // the earliest SentTimestamp among its credential and operation's deciding messages, ms
 	at       int64 // when the call started, ms
 	result   outcome
 	code     string // Galxe's code when refused for good
