@@ -192,6 +192,50 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
+// object reads an object, calling member with each key and the scanner at
+// its value; member reads the value.
+func (s *scanner) object(member func(key []byte) bool) bool {
+	if !s.next('{') {
+		return false
+	}
+	if s.next('}') {
+		return true
+	}
+	for {
+		key, ok := s.key()
+		if !ok || !member(key) {
+			return false
+		}
+		if s.next('}') {
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// array reads an array, calling elem with the scanner at each element.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.next('[') {
+		return false
+	}
+	if s.next(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.next(']') {
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
 // skip passes over any JSON value, checking its form.
 func (s *scanner) skip(depth int) bool {
 	if depth > 64 {
@@ -205,37 +249,9 @@ func (s *scanner) skip(depth int) bool {
 		}
 		return ok
 	case c == '{':
-		s.i++
-		if s.next('}') {
-			return true
-		}
-		for {
-			if _, ok := s.key(); !ok || !s.skip(depth+1) {
-				return false
-			}
-			if s.next('}') {
-				return true
-			}
-			if !s.next(',') {
-				return false
-			}
-		}
+		return s.object(func([]byte) bool { return s.skip(depth + 1) })
 	case c == '[':
-		s.i++
-		if s.next(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth + 1) {
-				return false
-			}
-			if s.next(']') {
-				return true
-			}
-			if !s.next(',') {
-				return false
-			}
-		}
+		return s.array(func() bool { return s.skip(depth + 1) })
 	case c == 't':
 		return s.lit("true")
 	case c == 'f':
@@ -246,6 +262,17 @@ func (s *scanner) skip(depth int) bool {
 		return s.number()
 	}
 	return false
+}
+
+// nullable reads a string into *v, or null, which leaves *v as it was (as
+// encoding/json does).
+func (s *scanner) nullable(v *string) bool {
+	if s.peek() == 'n' {
+		return s.lit("null")
+	}
+	str, ok := s.str()
+	*v = str
+	return ok
 }
 
 func (s *scanner) lit(word string) bool {
@@ -296,162 +323,81 @@ func (s *scanner) number() bool {
 // should decide.
 func scanRecords(b []byte) (recs []record, ok bool) {
 	s := &scanner{b: b}
-	if !s.next('{') {
-		return nil, false
-	}
 	seen := false
-	if !s.next('}') {
-		for {
-			key, ok := s.key()
-			if !ok {
-				return nil, false
+	ok = s.object(func(key []byte) bool {
+		switch {
+		case string(key) == "Records":
+			if seen {
+				return false // a repeated key: let encoding/json's rule decide
 			}
-			switch {
-			case string(key) == "Records":
-				if seen {
-					return nil, false // a repeated key: let encoding/json's rule decide
-				}
-				seen = true
-				if recs, ok = s.records(); !ok {
-					return nil, false
-				}
-			case foldEqual(key, "Records"):
-				return nil, false
-			default:
-				if !s.skip(0) {
-					return nil, false
-				}
-			}
-			if s.next('}') {
-				break
-			}
-			if !s.next(',') {
-				return nil, false
-			}
+			seen = true
+			var ok bool
+			recs, ok = s.records()
+			return ok
+		case foldEqual(key, "Records"):
+			return false
 		}
-	}
+		return s.skip(0)
+	})
 	s.ws()
-	return recs, s.i == len(b)
+	return recs, ok && s.i == len(b)
 }
 
 func (s *scanner) records() ([]record, bool) {
 	if s.peek() == 'n' {
 		return nil, s.lit("null")
 	}
-	if !s.next('[') {
-		return nil, false
-	}
 	recs := make([]record, 0, bytes.Count(s.b[s.i:], []byte(`"messageId"`))) // sized once
-	if s.next(']') {
-		return recs, true
-	}
-	for {
+	ok := s.array(func() bool {
 		var r record
 		if !s.record(&r) {
-			return nil, false
+			return false
 		}
 		recs = append(recs, r)
-		if s.next(']') {
-			return recs, true
-		}
-		if !s.next(',') {
-			return nil, false
-		}
-	}
+		return true
+	})
+	return recs, ok
 }
+
+// recordFields are the record's keys the pusher reads.
+var recordFields = [...]string{"messageId", "body", "eventSource", "attributes"}
 
 // record reads one record object; a field set twice keeps the last, as
 // encoding/json does.
 func (s *scanner) record(r *record) bool {
-	if !s.next('{') {
-		return false
-	}
-	if s.next('}') {
-		return true
-	}
-	for {
-		key, ok := s.key()
-		if !ok {
-			return false
-		}
-		var target *string
+	return s.object(func(key []byte) bool {
 		switch string(key) {
 		case "messageId":
-			target = &r.MessageID
+			return s.nullable(&r.MessageID)
 		case "body":
-			target = &r.Body
+			return s.nullable(&r.Body)
 		case "eventSource":
-			target = &r.EventSource
+			return s.nullable(&r.EventSource)
 		case "attributes":
-			if !s.attributes(r) {
-				return false
-			}
-		default:
-			for _, k := range [...]string{"messageId", "body", "eventSource", "attributes"} {
-				if foldEqual(key, k) {
-					return false
-				}
-			}
-			if !s.skip(0) {
+			return s.attributes(r)
+		}
+		for _, k := range recordFields {
+			if foldEqual(key, k) {
 				return false
 			}
 		}
-		if target != nil {
-			if s.peek() == 'n' { // null leaves a string as it was
-				if !s.lit("null") {
-					return false
-				}
-			} else if *target, ok = s.str(); !ok {
-				return false
-			}
-		}
-		if s.next('}') {
-			return true
-		}
-		if !s.next(',') {
-			return false
-		}
-	}
+		return s.skip(0)
+	})
 }
 
 func (s *scanner) attributes(r *record) bool {
 	if s.peek() == 'n' {
 		return s.lit("null")
 	}
-	if !s.next('{') {
-		return false
-	}
-	if s.next('}') {
-		return true
-	}
-	for {
-		key, ok := s.key()
-		if !ok {
-			return false
-		}
+	return s.object(func(key []byte) bool {
 		switch {
 		case string(key) == "SentTimestamp":
-			if s.peek() == 'n' {
-				if !s.lit("null") {
-					return false
-				}
-			} else if r.Attributes.SentTimestamp, ok = s.str(); !ok {
-				return false
-			}
+			return s.nullable(&r.Attributes.SentTimestamp)
 		case foldEqual(key, "SentTimestamp"):
 			return false
-		default:
-			if !s.skip(1) {
-				return false
-			}
 		}
-		if s.next('}') {
-			return true
-		}
-		if !s.next(',') {
-			return false
-		}
-	}
+		return s.skip(1)
+	})
 }
 
 // foldEqual is ASCII case-insensitive equality, as encoding/json matches keys
