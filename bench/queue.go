@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
@@ -94,12 +92,10 @@ func (p *pusherPool) invoke(ctx context.Context, payload []byte) ([]byte, error)
 	return inv.body, nil
 }
 
-func sqsClient(url string) *sqs.Client {
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}), // the stand-in checks no signature: spare the CPU
-		config.WithBaseEndpoint(url))
+func sqsClient(q *sqstest.Server) *sqs.Client {
+	c, err := q.Client()
 	check(err)
-	return sqs.NewFromConfig(cfg)
+	return c
 }
 
 func pushBody(credID, op string, items ...string) string {
@@ -145,7 +141,7 @@ func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []stri
 	}
 	defer stopPushers()
 	r := &burstResult{window: 2 * time.Second}
-	es := &sqstest.EventSource{Client: sqsClient(q.URL), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
+	es := &sqstest.EventSource{Client: sqsClient(q), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
 		BatchSize: 10000, Window: r.window, MaxConcurrency: pushers, Invoke: pool.invoke}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -231,7 +227,7 @@ func backlog(pusherBin string, env func(string, ...string) []string, n int) (*ba
 		}
 		return out, err
 	}
-	es := &sqstest.EventSource{Client: sqsClient(q.URL), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
+	es := &sqstest.EventSource{Client: sqsClient(q), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
 		BatchSize: 10000, Window: r.window, MaxConcurrency: pushers, Invoke: invoke}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -354,7 +354,7 @@ func TestBinariesLinkNoTestOnlyPackages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	for _, forbidden := range []string{"galxetest", "ssmtest", "sqstest", "graph-gophers", "goformation", "testing"} {
+	for _, forbidden := range []string{"galxetest", "ssmtest", "sqstest", "awstest", "graph-gophers", "goformation", "testing"} {
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.Contains(line, forbidden) {
 				t.Errorf("a function links %s", line)

@@ -18,9 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
@@ -245,14 +242,12 @@ func (s *Stack) startEvents(window time.Duration) error {
 	if window <= 0 {
 		window = time.Second
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}), // the stand-in checks no signature: spare the CPU
-		config.WithBaseEndpoint(s.SQS.URL))
+	client, err := s.SQS.Client()
 	if err != nil {
 		return err
 	}
 	pusher := s.Functions["pusher"]
-	s.Events = &sqstest.EventSource{Client: sqs.NewFromConfig(cfg), QueueURL: s.PushQueueURL,
+	s.Events = &sqstest.EventSource{Client: client, QueueURL: s.PushQueueURL,
 		QueueARN:  "arn:aws:sqs:us-east-1:" + sqstest.AccountID + ":" + PushQueueName,
 		BatchSize: 10000, Window: window, MaxConcurrency: PusherConcurrency,
 		Invoke: func(ctx context.Context, payload []byte) ([]byte, error) {

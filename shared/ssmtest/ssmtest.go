@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/awstest"
 )
 
 // Fault is a failure the server gives instead of an answer.
@@ -295,13 +297,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // Env sets, for the calling test, the variables that point the AWS SDK's
 // default configuration at this server with dummy credentials.
 func (s *Server) Env(t interface{ Setenv(k, v string) }) {
-	t.Setenv("AWS_ENDPOINT_URL_SSM", s.URL)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTANDIN")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "standin-secret-key")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.Env(t, "AWS_ENDPOINT_URL_SSM", s.URL)
 }
