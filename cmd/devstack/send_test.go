@@ -83,9 +83,10 @@ func TestSendWithoutARunningStackSaysSo(t *testing.T) {
 	}
 }
 
-// -send against a running stack, as the README uses it: signed by the
-// stack itself, answered with status, body and the invocation's log lines.
-func TestSendToTheRunningStack(t *testing.T) {
+// upStack is what `make up` leaves running: the stack, its front door, and
+// the state file -send finds it by (in the returned work folder).
+func upStack(t *testing.T) (*Stack, string) {
+	t.Helper()
 	s := startStack(t, Options{})
 	front, err := s.Serve()
 	if err != nil {
@@ -95,6 +96,13 @@ func TestSendToTheRunningStack(t *testing.T) {
 	if err := writeState(work, front); err != nil {
 		t.Fatal(err)
 	}
+	return s, work
+}
+
+// -send against a running stack, as the README uses it: signed by the
+// stack itself, answered with status, body and the invocation's log lines.
+func TestSendToTheRunningStack(t *testing.T) {
+	s, work := upStack(t)
 	ctx := context.Background()
 	for _, c := range []struct {
 		args []string
@@ -221,15 +229,7 @@ func TestREADMESendCommands(t *testing.T) {
 	if len(cmds) < 3 {
 		t.Fatalf("the README shows %d -send commands", len(cmds))
 	}
-	s := startStack(t, Options{})
-	front, err := s.Serve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	if err := writeState(work, front); err != nil {
-		t.Fatal(err)
-	}
+	_, work := upStack(t)
 	for _, args := range cmds {
 		var out bytes.Buffer
 		if err := send(context.Background(), work, args, nil, &out); err != nil {

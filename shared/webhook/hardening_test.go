@@ -25,6 +25,19 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
+// ssmStandIn is the SSM stand-in and the real SDK client pointed at it.
+func ssmStandIn(t *testing.T) (*ssmtest.Server, secret.GetParameterAPI) {
+	t.Helper()
+	ssm := ssmtest.NewServer()
+	t.Cleanup(ssm.Close)
+	ssm.Env(t)
+	client, err := secret.NewSSMClient(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssm, client
+}
+
 // 1. A captured request replayed with its timestamp written another way
 // ("0T", "00T", "+T") is the same request: refused, and Galxe never sees it.
 func TestReplayWithRewrittenTimestampRefused(t *testing.T) {
@@ -98,13 +111,7 @@ func TestEchoesCut(t *testing.T) {
 // 4. AWS's error text (the role's ARN, the account) reaches the log, never
 // the caller; the caller learns the parameter and SSM's code.
 func TestAWSErrorTextNotInResponses(t *testing.T) {
-	ssm := ssmtest.NewServer()
-	defer ssm.Close()
-	ssm.Env(t)
-	client, err := secret.NewSSMClient(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssm, client := ssmStandIn(t)
 	const param = "/galxe-lambda/access-token"
 	ssm.Fail(param, ssmtest.AccessDenied(param))
 	cfg := config.FromEnv(func(k string) string {
@@ -209,13 +216,7 @@ func TestMalformedWebhookSecret(t *testing.T) {
 
 // 7b. A secret whose parameter cannot be read for good: /health degraded.
 func TestMissingSecretParameterDegradesHealth(t *testing.T) {
-	ssm := ssmtest.NewServer()
-	defer ssm.Close()
-	ssm.Env(t)
-	client, err := secret.NewSSMClient(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, client := ssmStandIn(t)
 	cfg := config.FromEnv(func(k string) string {
 		return map[string]string{"GALXE_ACCESS_TOKEN": token, "WEBHOOK_SECRET_PARAMETER": "/galxe-lambda/missing", "GALXE_ENDPOINT": "http://127.0.0.1:9/q"}[k]
 	})
@@ -231,13 +232,7 @@ func TestMissingSecretParameterDegradesHealth(t *testing.T) {
 // 8. A rotated webhook secret is picked up by a warm instance: one re-read
 // when a signature fails, at most once a minute however many fail.
 func TestRotatedWebhookSecretPickedUp(t *testing.T) {
-	ssm := ssmtest.NewServer()
-	defer ssm.Close()
-	ssm.Env(t)
-	client, err := secret.NewSSMClient(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssm, client := ssmStandIn(t)
 	const param = "/galxe-lambda/webhook-secret"
 	ssm.PutSecure(param, webhookSecret)
 	e := newEnv(t, setup{})
