@@ -58,7 +58,7 @@ func main() {
 	warm := flag.Int("warm", 500, "warm invocations per case")
 	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
 	backlogN := flag.Int("backlog", 100000, "one-address messages in the queue backlog (0 skips it)")
-	out := flag.String("out", "BENCHMARKS.md", "report file")
+	out := flag.String("out", "-", "report file (- prints it only; make bench-update writes BENCHMARKS.md)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -158,8 +158,10 @@ func main() {
 	report := render(bins, cold, warmCases[0].name, warmRes, mem, bulkRes, goBench)
 	report = strings.Replace(report, queueMarker, renderQueue(burst, drain), 1)
 	fmt.Print(report)
-	check(os.WriteFile(*out, []byte(report), 0o644))
-	log.Printf("wrote %s", *out)
+	if *out != "-" {
+		check(os.WriteFile(*out, []byte(report), 0o644))
+		log.Printf("wrote %s", *out)
+	}
 }
 
 func check(err error) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/awslabs/goformation/v7/intrinsics"
+	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
@@ -75,12 +76,27 @@ func loadTemplate(t *testing.T) template {
 	return tpl
 }
 
-// prop reads a function property, falling back to Globals.Function.
+// prop reads a function property as SAM applies Globals.Function: the
+// function's own value wins, and maps are merged key by key.
 func prop(tpl template, fn, key string) any {
-	if v, ok := tpl.Resources[fn].Properties[key]; ok {
-		return v
+	own, ok := tpl.Resources[fn].Properties[key]
+	global := tpl.Globals.Function[key]
+	if !ok {
+		return global
 	}
-	return tpl.Globals.Function[key]
+	om, isMap := own.(map[string]any)
+	gm, globalIsMap := global.(map[string]any)
+	if !isMap || !globalIsMap {
+		return own
+	}
+	merged := map[string]any{}
+	for k, v := range gm {
+		merged[k] = v
+	}
+	for k, v := range om {
+		merged[k] = v
+	}
+	return merged
 }
 
 var functions = []string{"WebhookFunction", "ScheduledFunction", "PusherFunction"}
@@ -114,9 +130,11 @@ func TestTemplateFunctions(t *testing.T) {
 	if to, _ := prop(tpl, "WebhookFunction", "Timeout").(float64); to <= 0 || to >= 30 {
 		t.Errorf("WebhookFunction Timeout %v must be under API Gateway's 30 s", to)
 	}
+	// The README says a failed job (the canary above all) is not retried by
+	// Lambda: its record goes to the dead-letter queue at once.
 	eic, _ := prop(tpl, "ScheduledFunction", "EventInvokeConfig").(map[string]any)
-	if n, ok := eic["MaximumRetryAttempts"].(float64); !ok || n > 2 {
-		t.Errorf("ScheduledFunction async retries must be bounded, got %v", eic)
+	if n, ok := eic["MaximumRetryAttempts"].(float64); !ok || n != 0 {
+		t.Errorf("ScheduledFunction: Lambda must not retry a failed job, got %v", eic)
 	}
 }
 
@@ -141,12 +159,19 @@ func TestTemplateParameterNamesAndPolicies(t *testing.T) {
 	tpl := loadTemplate(t)
 	for _, fn := range functions {
 		var allowed []string
-		policies, _ := prop(tpl, fn, "Policies").([]any)
-		for _, p := range policies {
-			pm, _ := p.(map[string]any)
-			if pol, ok := pm["SSMParameterReadPolicy"].(map[string]any); ok {
-				name, _ := pol["ParameterName"].(string)
-				allowed = append(allowed, "parameter/"+name)
+		for _, st := range statements(tpl, fn) {
+			if strings.HasPrefix(st.action, "ssm:") && st.action != "ssm:GetParameter" {
+				t.Errorf("%s: grants %s on %s (it only reads its parameters)", fn, st.action, st.resource)
+			}
+			if i := strings.Index(st.resource, ":parameter/"); st.action == "ssm:GetParameter" && i >= 0 {
+				allowed = append(allowed, st.resource[i+1:])
+			} else if st.action == "ssm:GetParameter" {
+				t.Errorf("%s: ssm:GetParameter on %q, not on a parameter", fn, st.resource)
+			}
+		}
+		for _, p := range prop(tpl, fn, "Policies").([]any) {
+			if _, ok := p.(map[string]any)["SSMParameterReadPolicy"]; ok {
+				t.Errorf("%s: SSMParameterReadPolicy also grants ssm:DescribeParameters on every parameter", fn)
 			}
 		}
 		named := 0
@@ -168,10 +193,49 @@ func TestTemplateParameterNamesAndPolicies(t *testing.T) {
 		}
 		for _, a := range allowed {
 			if strings.HasPrefix(a, "parameter//") {
-				t.Errorf("%s: SSMParameterReadPolicy builds %s (a leading slash in ParameterName)", fn, a)
+				t.Errorf("%s: the policy names %s (a leading slash in the parameter's template value)", fn, a)
 			}
 		}
 	}
+}
+
+// statement is one action on one resource that a function's inline policy
+// statements allow.
+type statement struct{ action, resource string }
+
+func statements(tpl template, fn string) []statement {
+	var out []statement
+	policies, _ := prop(tpl, fn, "Policies").([]any)
+	for _, p := range policies {
+		list, _ := p.(map[string]any)["Statement"].([]any)
+		for _, st := range list {
+			sm, _ := st.(map[string]any)
+			if sm["Effect"] != "Allow" {
+				continue
+			}
+			actions, resources := sm["Action"], sm["Resource"]
+			for _, a := range asList(actions) {
+				for _, r := range asList(resources) {
+					out = append(out, statement{a, r})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func asList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, len(v))
+		for i, x := range v {
+			out[i] = fmt.Sprint(x)
+		}
+		return out
+	}
+	return nil
 }
 
 // The defaults a user expects from sam deploy (DESIGN.md §9).
@@ -179,10 +243,18 @@ func TestTemplateProductionDefaults(t *testing.T) {
 	tpl := loadTemplate(t)
 	raw, _ := os.ReadFile("../template.yaml")
 	for _, fn := range functions {
-		// The log group's name refers to the function ("/aws/lambda/${Fn}"); the
-		// parser drops the reference, so look for it in the source too.
-		if !strings.Contains(string(raw), "LogGroupName: !Sub \"/aws/lambda/${"+fn+"}\"") {
-			t.Errorf("%s: no log group of its own", fn)
+		// The function writes to a group the stack creates first: a group
+		// named after the function would be created after it, and an
+		// invocation in between (a schedule, the event source) makes Lambda
+		// create it and the deploy fail with "already exists".
+		lc, _ := prop(tpl, fn, "LoggingConfig").(map[string]any)
+		group, _ := lc["LogGroup"].(string)
+		if r, ok := tpl.Resources[group]; !ok || r.Type != "AWS::Logs::LogGroup" {
+			t.Errorf("%s: LoggingConfig.LogGroup %q is not a log group of the stack", fn, group)
+			continue
+		}
+		if regexp.MustCompile(`LogGroupName: !Sub "[^"]*\$\{` + fn + `\}`).Match(raw) {
+			t.Errorf("%s: its log group's name refers to the function (created after it)", fn)
 		}
 	}
 	groups := 0
@@ -306,7 +378,11 @@ func TestTemplateAlarms(t *testing.T) {
 				t.Errorf("alarm on %s without FunctionName: another stack's metrics would count", m.Name)
 			}
 			switch {
-			case m.Namespace == "AWS/Lambda" && m.Name == "Errors" && m.Dimensions["FunctionName"] == "ScheduledFunction" && m.Period <= 900:
+			case m.Namespace == "GalxeLambda" && m.Name == "CanaryHealthy" && m.Dimensions["FunctionName"] == "ScheduledFunction":
+				// Scoped to the canary, and a canary that stopped reporting alarms.
+				if r.Properties["TreatMissingData"] != "breaching" || r.Properties["ComparisonOperator"] != "LessThanThreshold" || m.Period > 1800 {
+					t.Errorf("canary alarm: %v", r.Properties)
+				}
 				found["canary"] = true
 			case m.Namespace == "GalxeLambda" && m.Name == "GalxeErrors" && m.Dimensions["Category"] == "AUTHENTICATION" && m.Period <= 900:
 				found["authentication/"+m.Dimensions["FunctionName"]] = true
@@ -387,12 +463,23 @@ func TestTemplateQueuedPushes(t *testing.T) {
 	if vt, _ := queue.Properties["VisibilityTimeout"].(float64); timeout <= 0 || vt < 6*timeout {
 		t.Errorf("PushQueue VisibilityTimeout %v, pusher Timeout %v", vt, timeout)
 	}
+	// A spent quota hides a message for at least an hour per receive
+	// (pusher.MinQuotaHold): the redrive count must outlast the retention, so
+	// a month's spent quota never parks a push. SQS allows 1 to 1000.
 	redrive, _ := queue.Properties["RedrivePolicy"].(map[string]any)
-	if redrive["deadLetterTargetArn"] != "PushDeadLetterQueue.Arn" || redrive["maxReceiveCount"] != 5.0 {
-		t.Errorf("redrive policy %v", redrive)
+	retention, _ := queue.Properties["MessageRetentionPeriod"].(float64)
+	receives, _ := redrive["maxReceiveCount"].(float64)
+	if redrive["deadLetterTargetArn"] != "PushDeadLetterQueue.Arn" || receives > 1000 || receives*3600 <= retention {
+		t.Errorf("redrive policy %v with retention %v s", redrive, retention)
 	}
-	if r, _ := dlq.Properties["MessageRetentionPeriod"].(float64); r != 14*24*3600 {
-		t.Errorf("dead-letter retention %v, want 14 days", r)
+	if r, _ := dlq.Properties["MessageRetentionPeriod"].(float64); r != 14*24*3600 || retention > r {
+		t.Errorf("dead-letter retention %v, want 14 days and no less than the queue's %v", r, retention)
+	}
+	// The functions cut messages to 256 KiB; the queues say so too.
+	for name, q := range map[string]map[string]any{"PushQueue": queue.Properties, "PushDeadLetterQueue": dlq.Properties} {
+		if q["MaximumMessageSize"] != float64(pushqueue.MaxMessageBytes) {
+			t.Errorf("%s MaximumMessageSize %v, want %d", name, q["MaximumMessageSize"], pushqueue.MaxMessageBytes)
+		}
 	}
 	evs, _ := tpl.Resources["PusherFunction"].Properties["Events"].(map[string]any)
 	var sqsEvent map[string]any
@@ -404,14 +491,14 @@ func TestTemplateQueuedPushes(t *testing.T) {
 	if sqsEvent == nil {
 		t.Fatal("the pusher has no SQS event")
 	}
+	raw, _ := os.ReadFile("../template.yaml")
 	types, _ := sqsEvent["FunctionResponseTypes"].([]any)
 	scaling, _ := sqsEvent["ScalingConfig"].(map[string]any)
 	if sqsEvent["Queue"] != "PushQueue.Arn" || sqsEvent["BatchSize"] != 10000.0 || len(types) != 1 || types[0] != "ReportBatchItemFailures" ||
-		scaling["MaximumConcurrency"] != 2.0 {
+		scaling["MaximumConcurrency"] != 2.0 || !strings.Contains(string(raw), "MaximumConcurrency: !Ref PusherMaxConcurrency") {
 		t.Errorf("SQS event %v", sqsEvent)
 	}
 	// AWS: a batch size over 10 needs a batching window of at least 1 s.
-	raw, _ := os.ReadFile("../template.yaml")
 	if !strings.Contains(string(raw), "MaximumBatchingWindowInSeconds: !Ref PushBatchingWindowSeconds") {
 		t.Error("the batching window is not the PushBatchingWindowSeconds parameter")
 	}
@@ -420,6 +507,9 @@ func TestTemplateQueuedPushes(t *testing.T) {
 	}
 	// Two pushers at 5 a second never pass Galxe's 10.
 	qps, _ := strconv.ParseFloat(environment(tpl, "PusherFunction")["GALXE_MAX_QPS"], 64)
+	if !strings.Contains(string(raw), "GALXE_MAX_QPS: !Ref PusherMaxQps") {
+		t.Error("the pusher's rate is not the PusherMaxQps parameter")
+	}
 	if qps*scaling["MaximumConcurrency"].(float64) > 10 {
 		t.Errorf("pushers may send %v requests a second", qps*scaling["MaximumConcurrency"].(float64))
 	}
@@ -519,5 +609,51 @@ func TestREADMEParameterCommandsMatchTheTemplate(t *testing.T) {
 		if !created {
 			t.Errorf("the README does not create %s", name)
 		}
+	}
+}
+
+// sam local invoke --env-vars applies a variable only where the template
+// declares it on that function (SAM ignores the rest without a word): every
+// variable of the sample env file is declared on the function it names.
+func TestEnvFileVariablesAreDeclared(t *testing.T) {
+	raw, err := os.ReadFile("../events/env.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]map[string]string
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatalf("events/env.example.json: %v", err)
+	}
+	tpl := loadTemplate(t)
+	for fn, vars := range file {
+		if _, ok := tpl.Resources[fn]; !ok {
+			t.Errorf("env.example.json names %s, which the template does not have", fn)
+			continue
+		}
+		declared := environment(tpl, fn)
+		for k := range vars {
+			if _, ok := declared[k]; !ok {
+				t.Errorf("%s: %s is not declared in the template, so SAM ignores it", fn, k)
+			}
+		}
+		if _, ok := vars["GALXE_ACCESS_TOKEN"]; !ok {
+			t.Errorf("%s: the sample env file gives no GALXE_ACCESS_TOKEN", fn)
+		}
+	}
+	for _, fn := range functions {
+		if _, ok := file[fn]; !ok {
+			t.Errorf("env.example.json has no entry for %s", fn)
+		}
+		// Harmless when deployed: the local-only variables are empty.
+		for _, k := range []string{"GALXE_ACCESS_TOKEN", "WEBHOOK_SECRET"} {
+			if v, ok := environment(tpl, fn)[k]; ok && v != "" {
+				t.Errorf("%s: %s=%q is deployed with a value", fn, k, v)
+			}
+		}
+	}
+	// The real file holds a token: it is never tracked.
+	ignore, _ := os.ReadFile("../.gitignore")
+	if !regexp.MustCompile(`(?m)^/?events/env\.json$`).Match(ignore) {
+		t.Error(".gitignore does not ignore events/env.json")
 	}
 }

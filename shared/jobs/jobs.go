@@ -72,6 +72,10 @@ type Runner struct {
 	Galxe    galxe.Caller
 	GalxeErr error
 	Log      *slog.Logger
+	// Metrics, when set, receives CanaryHealthy (1 or 0) after each canary:
+	// the alarm watches the canary alone, and a canary that never reports
+	// (a crash, a timeout, a schedule that stopped) leaves the metric missing.
+	Metrics *obs.Metrics
 	// PageDelay spaces the pages of an allPages run (Galxe's guides leave
 	// 100 to 500 ms between pages).
 	PageDelay time.Duration
@@ -192,6 +196,13 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 	if err == nil {
 		var sum *Summary
 		sum, err = r.Run(ctx, job)
+		if job.Job == Canary && r.Metrics != nil {
+			healthy := 0.0
+			if err == nil {
+				healthy = 1
+			}
+			r.Metrics.Emit(obs.Metric{Name: "CanaryHealthy", Unit: "Count", Values: []float64{healthy}})
+		}
 		if err == nil {
 			attrs := append([]any{"job", job.Job, "operation", job.Operation, "calls", sum.Calls,
 				"pages", sum.Pages, "items", sum.Items, "duration_ms", time.Since(start).Milliseconds(), "cold_start", cold},

@@ -15,6 +15,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/jobs"
+	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
@@ -207,5 +208,49 @@ func TestOperationJobRefusesTheMutation(t *testing.T) {
 	_, err := invoke(t, r, `{"job":"operation","operation":"credentialItems","variables":{"credId":"1","operation":"REPLACE","items":[]}}`)
 	if err == nil || !strings.Contains(err.Error(), "credential-items job") || len(rec.sent) != 0 {
 		t.Fatalf("got %v, sent %v", err, rec.sent)
+	}
+}
+
+// The canary alone reports CanaryHealthy, 1 or 0, by FunctionName: the
+// alarm watches it, not every job's errors.
+func TestCanaryHealthyMetric(t *testing.T) {
+	cases := []struct {
+		name, event string
+		fault       *galxetest.Fault
+		want        []float64 // the CanaryHealthy values written
+	}{
+		{"canary ok", `{"job":"canary"}`, nil, []float64{1}},
+		{"canary failed", `{"job":"canary"}`, &galxetest.Fault{Code: "INVALID_TOKEN", Category: "AUTHENTICATION", Status: 401, Message: "bad"}, []float64{0}},
+		{"other job failed", `{"job":"credential-items","credId":"1","operation":"APPEND","items":["0xzz"]}`, nil, nil},
+		{"other job ok", `{"job":"operation","operation":"health"}`, nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, srv, _ := newRunner(t)
+			var emf bytes.Buffer
+			r.Metrics = obs.NewMetrics(&emf, "galxe-scheduled")
+			if c.fault != nil {
+				for range 3 {
+					srv.Fail(*c.fault)
+				}
+			}
+			_, _ = invoke(t, r, c.event)
+			var got []float64
+			for _, line := range strings.Split(strings.TrimSpace(emf.String()), "\n") {
+				var m map[string]any
+				if line == "" || json.Unmarshal([]byte(line), &m) != nil {
+					continue
+				}
+				if v, ok := m["CanaryHealthy"].(float64); ok {
+					if m["FunctionName"] != "galxe-scheduled" {
+						t.Errorf("CanaryHealthy without FunctionName: %s", line)
+					}
+					got = append(got, v)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("CanaryHealthy %v, want %v", got, c.want)
+			}
+		})
 	}
 }
