@@ -412,7 +412,7 @@ func TestMakefileHasSAMBuildTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fn := range functions {
-		re := regexp.MustCompile(`(?m)^build-` + fn + `:\s*\n\t.*CGO_ENABLED=0.*GOARCH=arm64.*|(?m)^build-` + fn + `:\s*\n\t\$\(LAMBDA_ENV\).*\$\(LAMBDA_FLAGS\).*\$\(ARTIFACTS_DIR\)/bootstrap`)
+		re := regexp.MustCompile(`(?m)^build-` + fn + `:[^\n]*\n\t.*CGO_ENABLED=0.*GOARCH=arm64.*|(?m)^build-` + fn + `:[^\n]*\n\t\$\(LAMBDA_ENV\).*\$\(LAMBDA_FLAGS\).*\$\(ARTIFACTS_DIR\)/bootstrap`)
 		if !re.Match(mk) {
 			t.Errorf("Makefile lacks a build-%s target writing $(ARTIFACTS_DIR)/bootstrap", fn)
 		}
@@ -420,6 +420,18 @@ func TestMakefileHasSAMBuildTargets(t *testing.T) {
 	for _, flag := range []string{"CGO_ENABLED=0", "GOARCH=arm64", "-tags lambda.norpc", "-trimpath", `-ldflags="-s -w"`} {
 		if !strings.Contains(string(mk), flag) {
 			t.Errorf("Makefile lacks %s", flag)
+		}
+	}
+}
+
+// Without ARTIFACTS_DIR a build target would write /bootstrap at the root of
+// the file system: it refuses, saying what to set. GO is replaced by echo, so
+// a broken guard prints a command instead of running it.
+func TestBuildTargetsRefuseWithoutArtifactsDir(t *testing.T) {
+	for _, fn := range functions {
+		out, err := exec.Command("make", "-s", "-C", "..", "build-"+fn, "ARTIFACTS_DIR=", "GO=echo go").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "ARTIFACTS_DIR is not set") || strings.Contains(string(out), "/bootstrap") {
+			t.Errorf("make build-%s without ARTIFACTS_DIR: err %v, output %s", fn, err, out)
 		}
 	}
 }
