@@ -9,6 +9,9 @@
 //	devstack -send METHOD PATH [-d BODY | -d @file | -d @-] [-v1]
 //	                    # one signed webhook request to the running stack: status, body, log lines
 //	devstack -sign FILE # print FILE signed by the running stack (for scripts; -send is simpler)
+//	devstack -sign-headers -d BODY
+//	                    # Standard Webhooks headers for BODY as curl arguments, signed with
+//	                    # WEBHOOK_SECRET when set (a deployed stack's), else by the running stack
 package main
 
 import (
@@ -40,6 +43,8 @@ func main() {
 		work   = flag.String("work", ".devstack", "folder for the built functions and the stack's state")
 		sign   = flag.String("sign", "", "print this event signed by the running stack")
 		doSend = flag.Bool("send", false, "send METHOD PATH [-d BODY|@file|@-] [-v1] to the running stack's webhook function")
+		sigHdr = flag.Bool("sign-headers", false, "print Standard Webhooks headers for -d's body as curl arguments (WEBHOOK_SECRET, else the running stack signs)")
+		data   = flag.String("d", "", "with -sign-headers: the body, @file or @- for standard input")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,6 +53,12 @@ func main() {
 	case *doSend:
 		if err := send(ctx, *work, flag.Args(), os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "devstack -send:", err)
+			os.Exit(1)
+		}
+		return
+	case *sigHdr:
+		if err := signHeaders(ctx, *work, *data, os.Stdin, os.Getenv("WEBHOOK_SECRET"), os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "devstack -sign-headers:", err)
 			os.Exit(1)
 		}
 		return
@@ -121,15 +132,17 @@ func printAddresses(w io.Writer, st Status) {
 	for _, fn := range Functions {
 		fmt.Fprintf(w, "  %-18s %s\n", fn+" function", st.Functions[fn])
 	}
+	fmt.Fprintf(w, "  %-18s %s (the webhook's routes, as the deployed ApiUrl serves them; callers sign)\n", "API URL", st.API)
 	fmt.Fprintf(w, `
 in another terminal:
   go run ./cmd/devstack -send GET /health
   go run ./cmd/devstack -send POST /operations/credential -d '{"variables":{"id":"380512468497932288"}}'
   go run ./cmd/devstack -send POST /credentials/380512468497932288/items -d '{"operation":"APPEND","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"]}'
+  body='{"variables":{"id":"380512468497932288"}}'; curl -s %s/operations/credential $(go run ./cmd/devstack -sign-headers -d "$body") -H content-type:application/json -d "$body"
   curl -s %s -d @events/scheduled-canary.json
-  aws lambda invoke --endpoint-url %s --function-name scheduled --payload fileb://events/scheduled-canary.json out.json
+  aws lambda invoke --endpoint-url %s --region us-east-1 --no-sign-request --function-name scheduled --payload fileb://events/scheduled-canary.json --log-type Tail --query LogResult --output text out.json | base64 -d
 
-`, st.Functions["scheduled"], st.URL)
+`, st.API, st.Functions["scheduled"], st.URL)
 }
 
 // answer is what a function said, read the same way for both functions.

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // stateFile is where a running `make up` says where it is; it holds no
@@ -55,11 +56,15 @@ func runningStack(ctx context.Context, work string) (string, error) {
 	return st.URL, nil
 }
 
-// sendRequest is what -send was asked to send.
+// sendRequest is what -send was asked to send, or what the API front door
+// was sent.
 type sendRequest struct {
 	Method, Path string
-	Body         []byte
-	V1           bool
+	// Header has lower-case names, a header sent twice joined with commas
+	// (as payload 2.0 has them); nil: the content type and user agent -send sends.
+	Header map[string]string
+	Body   []byte
+	V1     bool
 }
 
 // parseSend reads `METHOD PATH [-d BODY | -d @file | -d @-] [-v1]`.
@@ -79,47 +84,65 @@ func parseSend(args []string, stdin io.Reader) (sendRequest, error) {
 	if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
 		return r, usage
 	}
-	switch d := *data; {
+	var err error
+	r.Body, err = readBody(*data, stdin)
+	return r, err
+}
+
+// readBody reads -d's argument: the body, @file, or @- for standard input.
+func readBody(d string, stdin io.Reader) ([]byte, error) {
+	switch {
 	case d == "@-":
 		b, err := io.ReadAll(stdin)
 		if err != nil {
-			return r, fmt.Errorf("reading the body from standard input: %w", err)
+			return nil, fmt.Errorf("reading the body from standard input: %w", err)
 		}
-		r.Body = b
+		return b, nil
 	case strings.HasPrefix(d, "@"):
 		b, err := os.ReadFile(d[1:])
 		if err != nil {
-			return r, fmt.Errorf("reading the body: %w", err)
+			return nil, fmt.Errorf("reading the body: %w", err)
 		}
-		r.Body = b
-	default:
-		r.Body = []byte(d)
+		return b, nil
 	}
-	return r, nil
+	return []byte(d), nil
 }
 
 // buildEvent makes the event API Gateway would send for the request, in
-// the shape `sam local generate-event` makes.
+// the shape `sam local generate-event` makes; a body that is not UTF-8
+// travels base64-encoded, as API Gateway sends binary bodies.
 func buildEvent(r sendRequest, requestID string, now time.Time) ([]byte, error) {
 	path, query, _ := strings.Cut(r.Path, "?")
-	headers := map[string]string{"content-type": "application/json", "user-agent": "devstack"}
+	headers := r.Header
+	if headers == nil {
+		headers = map[string]string{"content-type": "application/json", "user-agent": "devstack"}
+	}
+	body, b64 := string(r.Body), false
+	if !utf8.Valid(r.Body) {
+		body, b64 = base64.StdEncoding.EncodeToString(r.Body), true
+	}
+	when := now.UTC().Format("02/Jan/2006:15:04:05 -0700")
 	if r.V1 {
+		multi := map[string][]string{}
+		for k, v := range headers {
+			multi[k] = []string{v}
+		}
 		return json.Marshal(map[string]any{
 			"resource": path, "path": path, "httpMethod": r.Method,
-			"headers":           headers,
-			"multiValueHeaders": map[string][]string{"content-type": {"application/json"}, "user-agent": {"devstack"}},
+			"headers": headers, "multiValueHeaders": multi,
 			"requestContext": map[string]any{"requestId": requestID, "stage": "prod", "httpMethod": r.Method, "path": "/prod" + path,
-				"resourcePath": path, "requestTimeEpoch": now.UnixMilli()},
-			"body": string(r.Body), "isBase64Encoded": false,
+				"resourcePath": path, "requestTime": when, "requestTimeEpoch": now.UnixMilli()},
+			"body": body, "isBase64Encoded": b64,
 		})
 	}
 	return json.Marshal(map[string]any{
 		"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
 		"headers": headers,
 		"requestContext": map[string]any{"requestId": requestID, "stage": "$default", "routeKey": "$default",
-			"http":      map[string]any{"method": r.Method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "devstack"},
+			"http":      map[string]any{"method": r.Method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers["user-agent"]},
+			"time":      when,
 			"timeEpoch": now.UnixMilli()},
-		"body": string(r.Body), "isBase64Encoded": false,
+		"body": body, "isBase64Encoded": b64,
 	})
 }
 
@@ -243,5 +266,43 @@ func signToStdout(ctx context.Context, work, path string, w io.Writer) error {
 		return err
 	}
 	_, err = w.Write(signed)
+	return err
+}
+
+// signHeaders prints Standard Webhooks headers for a body (-d's argument)
+// as curl arguments, one shell word each. It signs with secret when given
+// (a deployed stack's), else has the running stack sign, so its secret
+// stays in it. It never prints the secret, nor anything on a failure.
+func signHeaders(ctx context.Context, work, data string, stdin io.Reader, secret string, w io.Writer) error {
+	body, err := readBody(data, stdin)
+	if err != nil {
+		return err
+	}
+	event, err := buildEvent(sendRequest{Method: "POST", Path: "/", Body: body}, "devstack-sign", time.Now())
+	if err != nil {
+		return err
+	}
+	if secret = strings.TrimSpace(secret); secret != "" {
+		if event, err = SignEvent(event, secret, "msg_"+randomHex(8), time.Now()); err != nil {
+			return errors.New("WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64)")
+		}
+	} else {
+		stackURL, err := runningStack(ctx, work)
+		if err != nil {
+			return fmt.Errorf("%w, or set WEBHOOK_SECRET to sign for a deployed stack", err)
+		}
+		if event, err = signWith(ctx, stackURL, event); err != nil {
+			return err
+		}
+	}
+	var signed struct {
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(event, &signed); err != nil {
+		return err
+	}
+	h := signed.Headers
+	_, err = fmt.Fprintf(w, "-H webhook-id:%s -H webhook-timestamp:%s -H webhook-signature:%s\n",
+		h["webhook-id"], h["webhook-timestamp"], h["webhook-signature"])
 	return err
 }

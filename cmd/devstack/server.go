@@ -15,15 +15,21 @@ import (
 // The stack's front door on loopback. It speaks the part of Lambda's Invoke
 // API that a client needs (so `aws lambda invoke --endpoint-url` and curl
 // both work), routes each invocation to a free instance of the function,
-// and signs events with the stack's own webhook secret for `-send`, so the
-// secret never leaves the running stack.
+// signs events with the stack's own webhook secret for `-send`, so the
+// secret never leaves the running stack, and serves every other path as
+// the deployed HTTP API does (its ApiUrl): the webhook's routes, signed by
+// the caller.
 //
 //	POST /2015-03-31/functions/{name}/invocations   Lambda's Invoke (RequestResponse; X-Amz-Log-Type: Tail)
 //	POST /devstack/sign                              an API Gateway event back, signed now
 //	GET  /devstack/status                            the stack's addresses
+//	any other path                                   API Gateway HTTP API: a payload 2.0 event for the webhook function
 
 // maxEventBytes is Lambda's limit on a synchronous invocation's payload.
 const maxEventBytes = 6 << 20
+
+// maxAPIBodyBytes is API Gateway's limit on a request's payload.
+const maxAPIBodyBytes = 10 << 20
 
 // tailBytes is how much of an invocation's log Lambda returns with Tail.
 const tailBytes = 4 << 10
@@ -38,6 +44,7 @@ func (s *Stack) Serve() (string, error) {
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.serveInvoke)
 	mux.HandleFunc("POST /devstack/sign", s.serveSign)
 	mux.HandleFunc("GET /devstack/status", s.serveStatus)
+	mux.HandleFunc("/", s.serveAPI)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.front = srv
 	go func() { _ = srv.Serve(l) }()
@@ -113,9 +120,94 @@ func (s *Stack) serveSign(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(signed)
 }
 
+// serveAPI does what API Gateway's HTTP API does for a request: a payload
+// 2.0 event to the webhook function, and its answer as the HTTP response.
+// Routing is the function's (the deployed API routes first: an unknown
+// route is 404 there too, with API Gateway's body).
+func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/2015-03-31/") || strings.HasPrefix(r.URL.Path, "/devstack/") {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBodyBytes+1))
+	if err != nil {
+		apiMessage(w, http.StatusBadRequest, "Bad Request")
+		return
+	}
+	if len(body) > maxAPIBodyBytes {
+		// Read what was sent (up to a bound), so the client reads the answer.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 4*maxAPIBodyBytes))
+		apiMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	header := map[string]string{"host": r.Host}
+	for k, v := range r.Header {
+		header[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	path := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	requestID := "devstack-" + randomHex(8)
+	event, err := buildEvent(sendRequest{Method: r.Method, Path: path, Header: header, Body: body}, requestID, time.Now())
+	if err != nil {
+		apiMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if len(event) > maxEventBytes { // Lambda refuses it (the function's own limit, 5 MiB, is a 413 too)
+		apiMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	inv, err := s.Functions["webhook"].Invoke(ctx, event)
+	w.Header().Set("Apigw-Requestid", requestID)
+	writeAPIAnswer(w, inv, err)
+}
+
+// writeAPIAnswer writes a function's payload 2.0 response; a function that
+// failed, or answered something else, is API Gateway's 502.
+func writeAPIAnswer(w http.ResponseWriter, inv *Invocation, err error) {
+	var out struct {
+		StatusCode      int               `json:"statusCode"`
+		Headers         map[string]string `json:"headers"`
+		Cookies         []string          `json:"cookies"`
+		Body            string            `json:"body"`
+		IsBase64Encoded bool              `json:"isBase64Encoded"`
+	}
+	if err != nil || inv.FuncErr || inv.Status != http.StatusOK || json.Unmarshal(inv.Body, &out) != nil ||
+		out.StatusCode < 100 || out.StatusCode > 599 {
+		apiMessage(w, http.StatusBadGateway, "Internal Server Error")
+		return
+	}
+	body := []byte(out.Body)
+	if out.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(out.Body); err != nil {
+			apiMessage(w, http.StatusBadGateway, "Internal Server Error")
+			return
+		}
+	}
+	for k, v := range out.Headers {
+		w.Header().Set(k, v)
+	}
+	for _, c := range out.Cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+	w.WriteHeader(out.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// apiMessage answers as API Gateway does on its own account.
+func apiMessage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
 // Status is what GET /devstack/status answers.
 type Status struct {
 	URL       string            `json:"url"`
+	API       string            `json:"api"` // the webhook's routes, as the deployed ApiUrl serves them
 	Galxe     string            `json:"galxe"`
 	SSM       string            `json:"ssm"`
 	SQS       string            `json:"sqs,omitempty"`
@@ -123,7 +215,7 @@ type Status struct {
 }
 
 func (s *Stack) status(front string) Status {
-	st := Status{URL: front, Galxe: s.Endpoint, SSM: s.SSM.URL, Functions: map[string]string{}}
+	st := Status{URL: front, API: front, Galxe: s.Endpoint, SSM: s.SSM.URL, Functions: map[string]string{}}
 	if s.Events != nil {
 		st.SQS = s.SQS.URL
 	}
