@@ -669,3 +669,41 @@ func TestEnvFileVariablesAreDeclared(t *testing.T) {
 		t.Error(".gitignore does not ignore events/env.json")
 	}
 }
+
+// The shared-state table (DESIGN.md §11): on demand, key pk, TTL on
+// expires, named to every function, which may use its items and nothing else.
+func TestTemplateStateTable(t *testing.T) {
+	tpl := loadTemplate(t)
+	table, ok := tpl.Resources["StateTable"]
+	if !ok || table.Type != "AWS::DynamoDB::Table" {
+		t.Fatalf("StateTable: %+v", table)
+	}
+	p := table.Properties
+	keys, _ := p["KeySchema"].([]any)
+	attrs, _ := p["AttributeDefinitions"].([]any)
+	ttl, _ := p["TimeToLiveSpecification"].(map[string]any)
+	if p["BillingMode"] != "PAY_PER_REQUEST" || len(keys) != 1 || len(attrs) != 1 ||
+		fmt.Sprint(keys[0]) != "map[AttributeName:pk KeyType:HASH]" || fmt.Sprint(attrs[0]) != "map[AttributeName:pk AttributeType:S]" ||
+		ttl["AttributeName"] != "expires" || ttl["Enabled"] != true {
+		t.Errorf("StateTable properties: %v", p)
+	}
+	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
+	for _, fn := range functions {
+		if environment(tpl, fn)["STATE_TABLE"] != "StateTable" {
+			t.Errorf("%s: STATE_TABLE is %q", fn, environment(tpl, fn)["STATE_TABLE"])
+		}
+		n := 0
+		for _, st := range statements(tpl, fn) {
+			if !strings.HasPrefix(st.action, "dynamodb:") {
+				continue
+			}
+			n++
+			if !allowed[st.action] || st.resource != "StateTable.Arn" {
+				t.Errorf("%s: %s on %s (items of the state table only)", fn, st.action, st.resource)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s may not use the state table", fn)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,8 @@ type Config struct {
 	MaxItemsPerRequest     int
 	PushQueueURL           string // PUSH_QUEUE_URL: APPEND and REMOVE go through this queue
 	DeadLetterQueueURL     string // PUSH_DEAD_LETTER_QUEUE_URL: the pusher's refused messages
+	StateTable             string        // STATE_TABLE: the fleet's shared state (DESIGN.md §11); empty: per process
+	IdempotencyTTL         time.Duration // IDEMPOTENCY_TTL_SECONDS: how long a delivery's answer is kept
 
 	// Problems lists every setting that is missing or wrong.
 	Problems []string
@@ -69,6 +72,8 @@ func FromEnv(getenv func(string) string) Config {
 		DeadLetterQueueURL:     strings.TrimSpace(getenv("PUSH_DEAD_LETTER_QUEUE_URL")),
 		MaxQPS:                 galxe.DefaultMaxQPS,
 		MaxItemsPerRequest:     DefaultMaxItemsPerRequest,
+		StateTable:             strings.TrimSpace(getenv("STATE_TABLE")),
+		IdempotencyTTL:         DefaultIdempotencyTTL,
 	}
 	if c.Endpoint == "" {
 		c.Endpoint = galxe.DefaultEndpoint
@@ -106,8 +111,30 @@ func FromEnv(getenv func(string) string) Config {
 			c.MaxItemsPerRequest = n
 		}
 	}
+	if v := strings.TrimSpace(getenv("IDEMPOTENCY_TTL_SECONDS")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > maxIdempotencyTTLSeconds {
+			c.Problems = append(c.Problems, fmt.Sprintf("IDEMPOTENCY_TTL_SECONDS must be a whole number of seconds from 1 to %d, not %q", maxIdempotencyTTLSeconds, v))
+		} else {
+			c.IdempotencyTTL = time.Duration(n) * time.Second
+		}
+	}
+	if c.StateTable != "" && !tableName.MatchString(c.StateTable) {
+		c.Problems = append(c.Problems, fmt.Sprintf("STATE_TABLE %q must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .)", clipName(c.StateTable)))
+	}
 	return c
 }
+
+// DefaultIdempotencyTTL keeps a delivery's answer four days: Standard
+// Webhooks senders retry for about three, keeping the id.
+const DefaultIdempotencyTTL = 4 * 24 * time.Hour
+
+// maxIdempotencyTTLSeconds is a year: a longer memory is a mistake.
+const maxIdempotencyTTLSeconds = 366 * 24 * 3600
+
+// tableName is DynamoDB's rule for a table's name; an ARN is refused
+// (the SDK takes both, but the README and template give the name).
+var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 
 // checkQueueURL adds a problem when a queue URL is not an absolute URL
 // (an ARN or a bare queue name is the common mistake).
@@ -157,9 +184,9 @@ func (c Config) WebhookProblems() []string {
 // NeedsSSM reports whether any secret is kept in Parameter Store.
 func (c Config) NeedsSSM() bool { return c.TokenParameter != "" || c.WebhookSecretParameter != "" }
 
-// NeedsAWS reports whether the function calls any AWS service (SSM, SQS).
+// NeedsAWS reports whether the function calls any AWS service (SSM, SQS, DynamoDB).
 func (c Config) NeedsAWS() bool {
-	return c.NeedsSSM() || c.PushQueueURL != "" || c.DeadLetterQueueURL != ""
+	return c.NeedsSSM() || c.PushQueueURL != "" || c.DeadLetterQueueURL != "" || c.StateTable != ""
 }
 
 // How often a rejected secret may be read again, per process (DESIGN.md

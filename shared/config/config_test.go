@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
@@ -69,4 +70,37 @@ type countingSSM struct{ n *int }
 func (c countingSSM) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
 	*c.n++
 	return nil, errors.New("not reached")
+}
+
+func TestSharedStateSettings(t *testing.T) {
+	base := map[string]string{"GALXE_ACCESS_TOKEN": "t", "WEBHOOK_AUTH": "none"}
+	with := func(k, v string) Config {
+		m := map[string]string{k: v}
+		for bk, bv := range base {
+			m[bk] = bv
+		}
+		return FromEnv(env(m))
+	}
+	if c := FromEnv(env(base)); c.StateTable != "" || c.IdempotencyTTL != DefaultIdempotencyTTL || c.NeedsAWS() {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c := with("STATE_TABLE", " galxe-lambda-StateTable-1A2B "); c.StateTable != "galxe-lambda-StateTable-1A2B" || !c.NeedsAWS() || len(c.Problems) != 0 {
+		t.Fatalf("a table: %+v", c)
+	}
+	if c := with("IDEMPOTENCY_TTL_SECONDS", "600"); c.IdempotencyTTL != 600*time.Second || len(c.Problems) != 0 {
+		t.Fatalf("a TTL: %+v", c)
+	}
+	for k, v := range map[string]string{
+		"STATE_TABLE":             "arn:aws:dynamodb:us-east-1:123456789012:table/t",
+		"IDEMPOTENCY_TTL_SECONDS": "4 days",
+	} {
+		if c := with(k, v); len(c.Problems) != 1 || !strings.Contains(c.Problems[0], k) {
+			t.Errorf("%s=%q: problems %v", k, v, c.Problems)
+		}
+	}
+	for _, v := range []string{"0", "-5", "99999999999"} {
+		if c := with("IDEMPOTENCY_TTL_SECONDS", v); len(c.Problems) != 1 {
+			t.Errorf("IDEMPOTENCY_TTL_SECONDS=%q accepted", v)
+		}
+	}
 }

@@ -1,0 +1,134 @@
+// Package state is the fleet's shared memory (DESIGN.md §11): one DynamoDB
+// table that every instance of every function reads and writes, so that
+// what must hold for the whole deployment (a delivery answered once, pushes
+// applied in order) holds however many processes Lambda runs.
+//
+// Items of different kinds share the table under key prefixes:
+//
+//	delivery#<key>          a webhook delivery: its claim, then its answer
+//	mark#<credId>#<item>    the latest push of one item: time and operation
+//	replace#<credId>        the time of the credential's last REPLACE
+//
+// Every write is one conditional single-item write: no transactions. TTL
+// deletion runs up to days late, so every read checks `expires` itself.
+package state
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// API is the part of the DynamoDB client the table uses.
+type API interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// Table is the shared-state table. It is safe for concurrent use.
+type Table struct {
+	Client API
+	Name   string
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// New makes a Table for the named table, or nil when name is empty (no
+// shared state: the functions keep their per-process behaviour).
+func New(client API, name string) *Table {
+	if name == "" {
+		return nil
+	}
+	return &Table{Client: client, Name: name}
+}
+
+func (t *Table) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// The attributes every kind of item may have.
+const (
+	attrKey     = "pk"
+	attrExpires = "expires" // epoch seconds; the table's TTL attribute
+)
+
+// Error is a failed table call: Permanent when the table does not exist or
+// may not be used (no retry can change it), else passing (a timeout,
+// throttling, a 5xx).
+type Error struct {
+	Op        string // what the table was asked: "claim", "mark", …
+	Permanent bool
+	Err       error
+}
+
+func (e *Error) Error() string {
+	kind := "unavailable"
+	if e.Permanent {
+		kind = "not usable"
+	}
+	return "shared-state table " + kind + " (" + e.Op + "): " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// failed wraps a DynamoDB error, telling the table's absence or a refused
+// permission from a passing failure.
+func failed(op string, err error) error {
+	var (
+		notFound *types.ResourceNotFoundException
+		api      interface{ ErrorCode() string }
+	)
+	permanent := errors.As(err, &notFound)
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDeniedException", "UnrecognizedClientException", "ResourceNotFoundException", "ValidationException":
+			permanent = true
+		}
+	}
+	return &Error{Op: op, Permanent: permanent, Err: err}
+}
+
+// conditionFailed reports whether a write was refused by its condition, and
+// the stored item when DynamoDB returned it (ALL_OLD).
+func conditionFailed(err error) (map[string]types.AttributeValue, bool) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, true
+	}
+	return nil, false
+}
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) int64 {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// live reports whether an item exists and has not expired (TTL deletion
+// may not have run yet).
+func (t *Table) live(item map[string]types.AttributeValue) bool {
+	return len(item) > 0 && getN(item, attrExpires) > t.now().Unix()
+}
