@@ -92,6 +92,17 @@ type Stack struct {
 	eventsDone chan struct{}
 }
 
+// deployedTimeouts are the template's Timeout of each function, in seconds.
+var deployedTimeouts = map[string]int{"webhook": 25, "scheduled": 120, "pusher": 120}
+
+// timeout is a function's timeout in seconds: the run's, else the template's.
+func (o Options) timeout(fn string) int {
+	if t := o.Timeouts[fn]; t != 0 {
+		return t
+	}
+	return deployedTimeouts[fn]
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -125,20 +136,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.SSM.PutSecure(TokenParameter, s.Token)
 	s.SSM.PutSecure(SecretParameter, s.WebhookSecret)
 	s.DeadLetterURL = s.SQS.CreateQueue(PushDeadLetterQueue, sqstest.QueueOptions{})
-	// A short visibility timeout, so a push the pusher gave back comes round
-	// again within a demo (the template's is 720 s).
-	s.PushQueueURL = s.SQS.CreateQueue(PushQueueName, sqstest.QueueOptions{VisibilityTimeout: 5 * time.Second,
-		DeadLetter: PushDeadLetterQueue, MaxReceiveCount: 5})
+	// As AWS advises for an event source, and as the template does: the
+	// visibility is six times the pusher's timeout, so a batch the pusher
+	// is still working on is never handed out twice. Exactly six times, no
+	// more, so that a run giving the pusher a short timeout (Timeouts) also
+	// sees its failures come round fast; with the default 120 s, 720 s.
+	s.PushQueueURL = s.SQS.CreateQueue(PushQueueName, sqstest.QueueOptions{VisibilityTimeout: 6 * time.Duration(o.timeout("pusher")) * time.Second,
+		DeadLetter: PushDeadLetterQueue, MaxReceiveCount: 400}) // as the template
 
 	for _, fn := range Functions {
 		bootstrap := o.Bootstraps[fn]
 		if bootstrap == "" {
 			return nil, fmt.Errorf("no bootstrap for %s", fn)
 		}
-		timeout := o.Timeouts[fn]
-		if timeout == 0 {
-			timeout = map[string]int{"webhook": 25, "scheduled": 120, "pusher": 120}[fn]
-		}
+		timeout := o.timeout(fn)
 		vars := map[string]string{
 			"PATH":                            os.Getenv("PATH"),
 			"HOME":                            os.TempDir(),

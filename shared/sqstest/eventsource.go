@@ -3,9 +3,7 @@ package sqstest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +17,12 @@ import (
 // EventSource does locally what Lambda's SQS event source mapping does:
 // pollers gather messages until the batch size, the batching window or
 // 6 MB of event; at most MaxConcurrency invocations of the function run at
-// once, each with an events.SQSEvent; what succeeded is deleted, and the
-// reported failures reappear after their visibility timeout. As in Lambda,
-// polling goes on while invocations run.
+// once, each with an events.SQSEvent; the function's answer is read as a
+// partial batch response (ReportBatchItemFailures, as the template sets):
+// what succeeded is deleted, and the reported failures reappear after
+// their visibility timeout; an invocation that fails, or an answer Lambda
+// could not read, fails the whole batch. As in Lambda, polling goes on
+// while invocations run.
 type EventSource struct {
 	Client   *sqs.Client
 	QueueURL string
@@ -56,8 +57,11 @@ func (es *EventSource) Run(ctx context.Context) {
 		pollers.Go(func() {
 			for ctx.Err() == nil {
 				records, err := es.gather(ctx)
-				if err != nil {
-					time.Sleep(200 * time.Millisecond) // the queue failed: back off, as Lambda's poller does
+				if err != nil { // the queue failed: back off, as Lambda's poller does
+					select {
+					case <-time.After(200 * time.Millisecond):
+					case <-ctx.Done():
+					}
 					continue
 				}
 				if len(records) == 0 {
@@ -171,75 +175,27 @@ func (es *EventSource) receive(ctx context.Context, n int, wait int32) ([]types.
 	return out.Messages, nil
 }
 
-// toRecord is a received message as Lambda hands it to the function.
-func toRecord(m types.Message, arn string) events.SQSMessage {
-	r := events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-		Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes,
-		MessageAttributes: map[string]events.SQSMessageAttribute{},
-		EventSource:       "aws:sqs", EventSourceARN: arn, AWSRegion: "us-east-1"}
-	for k, v := range m.MessageAttributes {
-		r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
-	}
-	return r
-}
-
-// recordSize is a record's length in the event's JSON, without encoding
-// it: the fields' names and punctuation, and each value as encoding/json
-// writes it (escapes included).
-func recordSize(r events.SQSMessage) int {
-	n := 179 // {"messageId":"",...,"awsRegion":""} with empty values and {} for the maps
-	for _, v := range []string{r.MessageId, r.ReceiptHandle, r.Body, r.Md5OfBody, r.EventSource, r.EventSourceARN, r.AWSRegion} {
-		n += jsonLen(v)
-	}
-	for k, v := range r.Attributes {
-		n += jsonLen(k) + jsonLen(v) + 6 // "k":"v",
-	}
-	if len(r.Attributes) > 0 {
-		n-- // no comma after the last
-	}
-	for k, v := range r.MessageAttributes {
-		n += jsonLen(k) + jsonLen(aws.ToString(v.StringValue)) + jsonLen(v.DataType) + 80
-	}
-	return n
-}
-
-// jsonLen is the length of s inside a JSON string as encoding/json writes
-// it: quotes and backslashes escaped with one byte more, control
-// characters and <, > and & (HTML-safe) as six-byte \u escapes.
-func jsonLen(s string) int {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
-			n++
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
-			n += 5
-		}
-	}
-	return n + strings.Count(s, "\u2028")*5 + strings.Count(s, "\u2029")*5
-}
-
 func (es *EventSource) invoke(ctx context.Context, records []events.SQSMessage, payload []byte) error {
 	es.invocations.Add(1)
 	out, err := es.Invoke(ctx, payload)
 	if err != nil {
 		return err // nothing deleted: all come back
 	}
-	var resp events.SQSEventResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return fmt.Errorf("the function's answer is not an SQSEventResponse: %w", err)
+	batch := make(map[string]bool, len(records))
+	for _, r := range records {
+		batch[r.MessageId] = true
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
+	failures, err := batchItemFailures(out, batch)
+	if err != nil {
+		return err // as Lambda: the whole batch failed, nothing deleted
 	}
 	// The deletes go on while the next batch is invoked, as Lambda's do.
-	es.deletes.Go(func() { _ = es.delete(context.WithoutCancel(ctx), records, failed) })
+	es.deletes.Go(func() { _ = es.delete(context.WithoutCancel(ctx), records, failures) })
 	return nil
 }
 
 // delete removes the messages that succeeded, 10 a call.
-func (es *EventSource) delete(ctx context.Context, records []events.SQSMessage, failed map[string]bool) error {
+func (es *EventSource) delete(ctx context.Context, records []events.SQSMessage, failures map[string]bool) error {
 	var entries []types.DeleteMessageBatchRequestEntry
 	flush := func() error {
 		if len(entries) == 0 {
@@ -250,7 +206,7 @@ func (es *EventSource) delete(ctx context.Context, records []events.SQSMessage, 
 		return err
 	}
 	for i, r := range records {
-		if failed[r.MessageId] {
+		if failures[r.MessageId] {
 			continue
 		}
 		entries = append(entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r.ReceiptHandle)})

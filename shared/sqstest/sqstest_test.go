@@ -42,7 +42,7 @@ func code(err error) string {
 func TestSendReceiveDeleteWithTheSDK(t *testing.T) {
 	srv, c := client(t)
 	ctx := context.Background()
-	url := srv.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: time.Second})
+	url := srv.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: time.Hour})
 	out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: []types.SendMessageBatchRequestEntry{
 		{Id: aws.String("a"), MessageBody: aws.String(`{"n":1}`)},
 		{Id: aws.String("b"), MessageBody: aws.String(`{"n":2}`), MessageAttributes: map[string]types.MessageAttributeValue{
@@ -71,6 +71,10 @@ func TestSendReceiveDeleteWithTheSDK(t *testing.T) {
 		{Id: aws.String("0"), ReceiptHandle: recv.Messages[0].ReceiptHandle}}})
 	if err != nil || len(del.Successful) != 1 {
 		t.Fatalf("delete: %v", err)
+	}
+	// A second's visibility: it comes back once the second has passed.
+	if _, err := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 1}); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond)
 	again, _ = c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,

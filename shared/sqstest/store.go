@@ -85,9 +85,15 @@ func (st *store) setVisibility(receipt string, at time.Time) bool {
 	return true
 }
 
-// counts are the visible messages and those in flight or delayed.
-func (st *store) counts() (visible, inFlight int) {
-	return len(st.ready) - st.head, st.flight.Len()
+// counts are the visible messages, those in flight, and those delayed
+// (held back since they were sent: no receipt yet).
+func (st *store) counts() (visible, inFlight, delayed int) {
+	for _, m := range st.flight {
+		if m.receipt == "" {
+			delayed++
+		}
+	}
+	return len(st.ready) - st.head, st.flight.Len() - delayed, delayed
 }
 
 // all lists every message, visible ones first.

@@ -1,8 +1,9 @@
 // Package ssmtest is an in-memory stand-in for AWS Systems Manager Parameter
 // Store. It speaks the AWS JSON 1.1 protocol that the SDK's SSM client uses
-// (X-Amz-Target: AmazonSSM.GetParameter / PutParameter), so tests and the
-// local stack exercise the real SDK against it through BaseEndpoint or
-// AWS_ENDPOINT_URL_SSM. Signatures are not checked.
+// (X-Amz-Target: AmazonSSM.GetParameter, GetParameters, PutParameter), so
+// tests and the local stack exercise the real SDK against it through
+// BaseEndpoint or AWS_ENDPOINT_URL_SSM, and a person can read the local
+// stack's parameters with the AWS CLI. Signatures are not checked.
 package ssmtest
 
 import (
@@ -101,7 +102,8 @@ func (s *Server) Fail(name string, faults ...Fault) {
 	s.faults[name] = append(s.faults[name], faults...)
 }
 
-// Reads reports how many GetParameter calls named the parameter, faults included.
+// Reads reports how many GetParameter and GetParameters calls named the
+// parameter, faults included.
 func (s *Server) Reads(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,6 +115,11 @@ type getParameterInput struct {
 	WithDecryption bool
 }
 
+type getParametersInput struct {
+	Names          []string
+	WithDecryption bool
+}
+
 type putParameterInput struct {
 	Name      string
 	Value     string
@@ -120,7 +127,7 @@ type putParameterInput struct {
 	Overwrite bool
 }
 
-// ServeHTTP implements the two operations; anything else is an
+// ServeHTTP implements the three operations; anything else is an
 // UnknownOperationException, as AWS answers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
@@ -141,6 +148,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Name = name
 		s.getParameter(w, r, in)
+	case "AmazonSSM.GetParameters":
+		var in getParametersInput
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+			writeError(w, 400, "ValidationException", "1 validation error detected: Value null at 'names' failed to satisfy constraint: Member must not be null")
+			return
+		}
+		s.getParameters(w, r, in)
 	case "AmazonSSM.PutParameter":
 		var in putParameterInput
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.Name == "" {
@@ -181,8 +195,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // invalidName is SSM's ValidationException message for a name it refuses,
 // or "" (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html):
 // only a-zA-Z0-9_.- and "/"; a hierarchical name must be fully qualified
-// (begin with "/"); at most 15 levels; at most 1011 characters; and a new
-// name may not begin with "aws" or "ssm".
+// (begin with "/"; a read of one that does not gets SSM's message about
+// the characters, as AWS answers it); at most 15 levels; at most 1011
+// characters; and a new name may not begin with "aws" or "ssm".
 func invalidName(name string, creating bool) string {
 	const charset = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_"
 	if name == "" {
@@ -197,8 +212,11 @@ func invalidName(name string, creating bool) string {
 		}
 	}
 	if strings.Contains(name, "/") {
-		if name[0] != '/' {
+		if name[0] != '/' && creating {
 			return "Parameter name must be a fully qualified name."
+		}
+		if name[0] != '/' {
+			return charset // what a read is told
 		}
 		levels := strings.Split(name[1:], "/")
 		if len(levels) > 15 {
@@ -221,58 +239,128 @@ func invalidName(name string, creating bool) string {
 
 func (s *Server) getParameter(w http.ResponseWriter, r *http.Request, in getParameterInput) {
 	s.mu.Lock()
-	var fault *Fault
-	if q := s.faults[in.Name]; len(q) > 0 {
-		fault, s.faults[in.Name] = &q[0], q[1:]
-	}
+	fault := s.takeFault(in.Name)
 	var p parameter
 	stored := s.params[in.Name]
 	if stored != nil {
 		p = *stored
 	}
 	s.mu.Unlock()
-
-	if fault != nil {
-		if fault.Delay > 0 {
-			select {
-			case <-time.After(fault.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if fault.Code != "" {
-			status := fault.Status
-			if status == 0 {
-				status = 400
-				if fault.Code == "InternalServerError" {
-					status = 500
-				}
-			}
-			msg := fault.Message
-			if msg == "" {
-				msg = "injected fault: " + fault.Code
-			}
-			writeError(w, status, fault.Code, msg)
-			return
-		}
+	if answerFault(w, r, fault) {
+		return
 	}
 	if stored == nil {
 		writeError(w, 400, "ParameterNotFound", "")
 		return
 	}
+	writeJSON(w, 200, map[string]any{"Parameter": p.answer(in.Name, in.WithDecryption)})
+}
+
+// maxNames is how many names GetParameters takes.
+const maxNames = 10
+
+// getParameters answers up to ten parameters at once: those that exist in
+// Parameters, the names of those that do not in InvalidParameters. A name
+// GetParameter refuses is refused here too; a fault pending for any of the
+// names answers the call.
+func (s *Server) getParameters(w http.ResponseWriter, r *http.Request, in getParametersInput) {
+	if len(in.Names) == 0 || len(in.Names) > maxNames {
+		constraint := "greater than or equal to 1"
+		if len(in.Names) > 0 {
+			constraint = fmt.Sprintf("less than or equal to %d", maxNames)
+		}
+		writeError(w, 400, "ValidationException", fmt.Sprintf("1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length %s",
+			strings.Join(in.Names, ", "), constraint))
+		return
+	}
+	s.mu.Lock()
+	var fault *Fault
+	params, invalid := []map[string]any{}, []string{}
+	seen := map[string]bool{}
+	for _, requested := range in.Names {
+		s.reads[requested]++
+		name, _, _ := strings.Cut(strings.TrimSpace(requested), ":") // a ":version" or ":label" selector may follow
+		if msg := invalidName(name, false); msg != "" {
+			s.mu.Unlock()
+			writeError(w, 400, "ValidationException", msg)
+			return
+		}
+		if fault == nil {
+			fault = s.takeFault(name)
+		}
+		if seen[requested] {
+			continue
+		}
+		seen[requested] = true
+		if p := s.params[name]; p != nil {
+			params = append(params, p.answer(name, in.WithDecryption))
+		} else {
+			invalid = append(invalid, requested)
+		}
+	}
+	s.mu.Unlock()
+	if answerFault(w, r, fault) {
+		return
+	}
+	writeJSON(w, 200, map[string]any{"Parameters": params, "InvalidParameters": invalid})
+}
+
+// takeFault takes the next fault pending for name, or nil; s.mu is held.
+func (s *Server) takeFault(name string) *Fault {
+	q := s.faults[name]
+	if len(q) == 0 {
+		return nil
+	}
+	s.faults[name] = q[1:]
+	return &q[0]
+}
+
+// answerFault holds the answer for the fault's delay, then answers its
+// error, if it has one; true when the request is answered (or gone).
+func answerFault(w http.ResponseWriter, r *http.Request, fault *Fault) bool {
+	if fault == nil {
+		return false
+	}
+	if fault.Delay > 0 {
+		select {
+		case <-time.After(fault.Delay):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	if fault.Code == "" {
+		return false
+	}
+	status := fault.Status
+	if status == 0 {
+		status = 400
+		if fault.Code == "InternalServerError" {
+			status = 500
+		}
+	}
+	msg := fault.Message
+	if msg == "" {
+		msg = "injected fault: " + fault.Code
+	}
+	writeError(w, status, fault.Code, msg)
+	return true
+}
+
+// answer is the parameter as GetParameter and GetParameters answer it.
+func (p parameter) answer(name string, decrypt bool) map[string]any {
 	value := p.value
-	if p.typ == "SecureString" && !in.WithDecryption {
+	if p.typ == "SecureString" && !decrypt {
 		value = "AQICAHencrypted" // what a SecureString looks like undecrypted
 	}
-	writeJSON(w, 200, map[string]any{"Parameter": map[string]any{
-		"Name":             in.Name,
+	return map[string]any{
+		"Name":             name,
 		"Type":             p.typ,
 		"Value":            value,
 		"Version":          p.version,
 		"DataType":         "text",
 		"LastModifiedDate": float64(p.modified.UnixMilli()) / 1000,
-		"ARN":              "arn:aws:ssm:us-east-1:123456789012:parameter/" + trimSlash(in.Name),
-	}})
+		"ARN":              "arn:aws:ssm:us-east-1:123456789012:parameter/" + trimSlash(name),
+	}
 }
 
 func trimSlash(name string) string {

@@ -62,7 +62,9 @@ func TestRefusesWhatSSMRefuses(t *testing.T) {
 			t.Errorf("PutParameter %q: %v, want a ValidationException saying %q", name, err, says)
 		}
 	}
-	if err := get("galxe-lambda/access-token"); !strings.HasPrefix(apiCode(err), "ValidationException: Parameter name must be a fully qualified name") {
+	// A read answers with SSM's message about the characters (AWS's answer,
+	// as reported in aws/aws-sdk-js-v3#5005).
+	if err := get("galxe-lambda/access-token"); !strings.HasPrefix(apiCode(err), "ValidationException: Parameter name: can't be prefixed with") {
 		t.Errorf("GetParameter of a slash-less hierarchical name: %v", err)
 	}
 	for _, name := range []string{"/galxe-lambda/access-token", "galxe-token"} {
@@ -100,4 +102,60 @@ func TestPutSecureRefusesBadNames(t *testing.T) {
 	srv := ssmtest.NewServer()
 	defer srv.Close()
 	srv.PutSecure("galxe-lambda/access-token", "v")
+}
+
+// GetParameters, as a person reads the local stack's parameters with the
+// AWS CLI: those that exist in Parameters (a SecureString decrypted only
+// WithDecryption), the other names in InvalidParameters, at most ten
+// names; a fault pending for one of them answers the call.
+func TestGetParameters(t *testing.T) {
+	srv, c := client(t)
+	ctx := context.Background()
+	srv.PutSecure("/galxe-lambda/access-token", "token")
+	srv.PutSecure("/galxe-lambda/webhook-secret", "secret")
+	names := []string{"/galxe-lambda/access-token", "/galxe-lambda/missing", "/galxe-lambda/webhook-secret", "/galxe-lambda/access-token"}
+	out, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range out.Parameters {
+		got[aws.ToString(p.Name)] = aws.ToString(p.Value)
+		if p.Type != types.ParameterTypeSecureString || p.Version != 1 || !strings.HasSuffix(aws.ToString(p.ARN), ":parameter"+aws.ToString(p.Name)) {
+			t.Errorf("%+v", p)
+		}
+	}
+	if len(out.Parameters) != 2 || got["/galxe-lambda/access-token"] != "token" || got["/galxe-lambda/webhook-secret"] != "secret" {
+		t.Errorf("Parameters: %v", got)
+	}
+	if len(out.InvalidParameters) != 1 || out.InvalidParameters[0] != "/galxe-lambda/missing" {
+		t.Errorf("InvalidParameters: %v", out.InvalidParameters)
+	}
+	if srv.Reads("/galxe-lambda/access-token") != 2 {
+		t.Errorf("%d reads", srv.Reads("/galxe-lambda/access-token"))
+	}
+
+	out, err = c.GetParameters(ctx, &ssm.GetParametersInput{Names: names[:1]})
+	if err != nil || len(out.Parameters) != 1 || aws.ToString(out.Parameters[0].Value) == "token" {
+		t.Errorf("without decryption: %v %+v", err, out)
+	}
+
+	eleven := make([]string, 11)
+	for i := range eleven {
+		eleven[i] = "/p" + strings.Repeat("x", i)
+	}
+	if _, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: eleven}); !strings.HasPrefix(apiCode(err), "ValidationException: 1 validation error") || !strings.Contains(apiCode(err), "less than or equal to 10") {
+		t.Errorf("eleven names: %v", err)
+	}
+	if _, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: []string{}}); !strings.HasPrefix(apiCode(err), "ValidationException: 1 validation error") {
+		t.Errorf("no names: %v", err)
+	}
+	if _, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: []string{"galxe-lambda/access-token"}}); !strings.HasPrefix(apiCode(err), "ValidationException: ") {
+		t.Errorf("a slash-less hierarchical name: %v", err)
+	}
+
+	srv.Fail("/galxe-lambda/webhook-secret", ssmtest.AccessDenied("/galxe-lambda/webhook-secret"))
+	if _, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: names}); !strings.HasPrefix(apiCode(err), "AccessDeniedException") {
+		t.Errorf("a pending fault: %v", err)
+	}
 }
