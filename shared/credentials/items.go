@@ -93,6 +93,12 @@ func Normalize(items []string) (distinct []string, invalid []Invalid) {
 // items that look the same differ.
 func isFormat(r rune) bool { return r >= 0x80 && unicode.Is(unicode.Cf, r) }
 
+// isNoncharacter matches Unicode's noncharacters: U+FDD0 to U+FDEF and
+// the last two code points of every plane (U+FFFE, U+FFFF, U+1FFFE, …).
+// They are for a program's internal use, never for interchange (SQS
+// refuses U+FFFE and U+FFFF in a message body).
+func isNoncharacter(r rune) bool { return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE }
+
 func check(it string) string {
 	switch {
 	case it == "":
@@ -101,13 +107,31 @@ func check(it string) string {
 		return fmt.Sprintf("longer than %d bytes", MaxItemBytes)
 	case !utf8.ValidString(it):
 		return "not valid UTF-8"
-	case strings.IndexFunc(it, unicode.IsControl) >= 0:
-		return "contains a control character"
-	case strings.IndexFunc(it, isFormat) >= 0:
-		r, _ := utf8.DecodeRuneInString(it[strings.IndexFunc(it, isFormat):])
-		return fmt.Sprintf("contains an invisible format character (U+%04X)", r)
-	case hasAddressPrefix(it) && !isEVMAddress(it):
+	}
+	for _, r := range it {
+		if why := unwanted(r); why != "" {
+			return why
+		}
+	}
+	if hasAddressPrefix(it) && !isEVMAddress(it) {
 		return "starts with 0x but is not a 40-hex-digit EVM address"
+	}
+	return ""
+}
+
+// unwanted says why a character has no place in an item, or "".
+func unwanted(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return "contains a control character"
+	case r < utf8.RuneSelf:
+		return ""
+	case isFormat(r):
+		return fmt.Sprintf("contains an invisible format character (U+%04X)", r)
+	case isNoncharacter(r):
+		return fmt.Sprintf("contains a Unicode noncharacter (U+%04X)", r)
+	case r == utf8.RuneError: // valid UTF-8 here: the item arrived holding it
+		return "contains U+FFFD, the replacement character (the mark of text that was not valid where it came from)"
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,6 +61,38 @@ func TestSplitKeepsEveryItemOnce(t *testing.T) {
 		}
 		if seen != n || len(batches) != (n+BatchSize-1)/BatchSize {
 			t.Fatalf("n=%d: %d items in %d batches", n, seen, len(batches))
+		}
+	}
+}
+
+// Noncharacters and U+FFFD are refused like format characters, naming the
+// code point, whether they came as raw bytes or as JSON escapes.
+func TestNoncharactersAndReplacementCharacterRefused(t *testing.T) {
+	cases := map[string]string{
+		`"a\ufdd0b"`:               "U+FDD0",
+		"\"a\uFDEFb\"":             "U+FDEF",
+		`"a\ufffeb"`:               "U+FFFE",
+		"\"a\uFFFFb\"":             "U+FFFF",
+		`"a\ud83f\udffeb"`:         "U+1FFFE",
+		"\"a\U0010FFFFb\"":         "U+10FFFF",
+		`"a\ufffdb"`:               "U+FFFD",
+		"\"a\uFFFDb\"":             "U+FFFD",
+		"\"a\xffb\"":               "not valid UTF-8",
+		`"a\ud800b"`:               "not valid UTF-8",
+		"\"a\uFDCF\uFDF0\uFFFCb\"": "", // neighbours of the noncharacters are ordinary
+		"\"a\U0001FFFDb\"":         "", // and so is the plane's last character
+	}
+	for raw, want := range cases {
+		var l List
+		if err := json.Unmarshal([]byte("["+raw+"]"), &l); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		_, invalid := Normalize(l)
+		switch {
+		case want == "" && len(invalid) != 0:
+			t.Errorf("%s refused: %s", raw, invalid[0].Reason)
+		case want != "" && (len(invalid) != 1 || !strings.Contains(invalid[0].Reason, want)):
+			t.Errorf("%s: %+v, want a reason naming %s", raw, invalid, want)
 		}
 	}
 }

@@ -201,6 +201,10 @@ func fromGraphQLError(g graphQLError, status int, retryAfter time.Duration) *Err
 			e.RetryAfter = quotaAfter
 		}
 	}
+	// Classified on the whole text; what travels on (to the caller, the
+	// logs, a dead letter's error_code) is cut, as Galxe may quote the
+	// caller's input.
+	e.Code, e.RequestID, e.Message, e.Details = Clip(e.Code), Clip(e.RequestID), Clip(e.Message), clipDetails(e.Details)
 	return e
 }
 

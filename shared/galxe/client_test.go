@@ -3,6 +3,7 @@ package galxe_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
@@ -505,5 +507,44 @@ func TestUnsendableTokenIsAConfigurationError(t *testing.T) {
 	var serr *secret.Error
 	if !errors.As(err, &serr) || !serr.Permanent || f.srv.Requests() != 0 || strings.Contains(err.Error(), "glx_a") {
 		t.Fatalf("got %v after %d requests", err, f.srv.Requests())
+	}
+}
+
+// Galxe's message and each of its details may quote the caller's input:
+// they are cut to galxe.MaxEcho bytes, after the error is classified on
+// the whole text (a spent quota said past the cut is still a spent quota).
+func TestGalxeTextCut(t *testing.T) {
+	f := newFixture(t, galxetest.Options{}, galxe.Config{})
+	huge := strings.Repeat("Z", 100_000)
+	f.srv.Fail(galxetest.Fault{Code: "QUOTA_EXCEEDED", Status: 429, Message: huge + " monthly limit reached",
+		Details: []string{"limit: 1000", huge, strings.Repeat("é", 200)}})
+	_, err := f.client.Do(context.Background(), "health", nil)
+	ge := asError(t, err)
+	if !ge.QuotaSpent || len(ge.Message) > galxe.MaxEcho || !strings.HasPrefix(ge.Message, "ZZZ") || len(ge.Error()) > 2*galxe.MaxEcho {
+		t.Fatalf("quota spent %v, a message of %d bytes, Error() of %d", ge.QuotaSpent, len(ge.Message), len(ge.Error()))
+	}
+	var details []string
+	if err := json.Unmarshal(ge.Details, &details); err != nil || len(details) != 3 || details[0] != "limit: 1000" {
+		t.Fatalf("details %v %.200s", err, ge.Details)
+	}
+	for _, d := range details {
+		if len(d) > galxe.MaxEcho || !utf8.ValidString(d) {
+			t.Fatalf("a detail of %d bytes: %.80q", len(d), d)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	for _, s := range []string{"", "short", strings.Repeat("a", galxe.MaxEcho), strings.Repeat("a", galxe.MaxEcho+1),
+		strings.Repeat("é", 200), strings.Repeat("😀", 100)} {
+		got := galxe.Clip(s)
+		switch {
+		case len(s) <= galxe.MaxEcho && got != s:
+			t.Errorf("%d bytes cut: %q", len(s), got)
+		case len(got) > galxe.MaxEcho || !utf8.ValidString(got):
+			t.Errorf("%d bytes clipped to %d: %q", len(s), len(got), got)
+		case len(s) > galxe.MaxEcho && !strings.HasSuffix(got, fmt.Sprintf("(%d bytes)", len(s))):
+			t.Errorf("the clip does not say the length: %q", got)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package galxe
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Category is Galxe's error category, or UPSTREAM for failures of the
@@ -78,4 +80,60 @@ func (e *Error) Retryable() bool { return e.retryable }
 // have been rotated since it was read.
 func (e *Error) TokenRejected() bool {
 	return e.Code == "INVALID_TOKEN" || e.Code == "TOKEN_REQUIRED"
+}
+
+// MaxEcho is the most of someone's input that a message or a log line
+// repeats (DESIGN.md §6): the caller's own, and Galxe's message and
+// details, which may quote it.
+const MaxEcho = 256
+
+// Clip cuts s to at most MaxEcho bytes, on a character boundary, saying
+// how long it was.
+func Clip(s string) string {
+	if len(s) <= MaxEcho {
+		return s
+	}
+	more := fmt.Sprintf("… (%d bytes)", len(s))
+	cut := MaxEcho - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
+}
+
+// clipDetails cuts every string in Galxe's details (keys too) with Clip;
+// details that cannot be read are dropped.
+func clipDetails(raw json.RawMessage) json.RawMessage {
+	if len(raw) <= MaxEcho { // no string in it is longer
+		return raw
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil
+	}
+	out, err := json.Marshal(clipStrings(v))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func clipStrings(v any) any {
+	switch v := v.(type) {
+	case string:
+		return Clip(v)
+	case []any:
+		for i := range v {
+			v[i] = clipStrings(v[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[Clip(k)] = clipStrings(x)
+		}
+		return out
+	}
+	return v
 }

@@ -60,6 +60,7 @@ type Server struct {
 	tokens      map[string]bool
 	faults      []Fault
 	credFaults  map[string][]Fault // by credId
+	refused     map[string]bool    // items every credentialItems call carrying them is refused for (RefuseItems)
 	calls       map[string]int
 	credentials map[string]*credential
 	quests      map[string]*quest
@@ -127,6 +128,22 @@ func (s *Server) FailCredential(credID string, faults ...Fault) {
 		s.credFaults = map[string][]Fault{}
 	}
 	s.credFaults[credID] = append(s.credFaults[credID], faults...)
+}
+
+// RefuseItems makes every later credentialItems call that carries one of
+// items fail as Galxe refuses an address it does not accept: the whole
+// call, with INVALID_ADDRESS (VALIDATION, HTTP 400). Galxe's checks may be
+// stricter than the functions' own (a checksum, a blocked address), so an
+// item the functions accept can still be refused.
+func (s *Server) RefuseItems(items ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	for _, it := range items {
+		s.refused[it] = true
+	}
 }
 
 // Requests reports how many requests reached the server.

@@ -115,3 +115,24 @@ func TestAuthenticationAndLimits(t *testing.T) {
 }
 
 func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// A credentialItems call carrying an invalid address, or an item Galxe was
+// told to refuse, is refused whole with INVALID_ADDRESS (VALIDATION); the
+// credential is left as it was.
+func TestInvalidAddressRefusesTheCall(t *testing.T) {
+	srv := galxetest.NewServer(galxetest.Options{Tokens: []string{token}, QPS: -1})
+	defer srv.Close()
+	const refused = "0x00000000000000000000000000000000000000ff"
+	srv.RefuseItems(refused)
+	op, _ := galxe.LookupOperation("credentialItems")
+	for _, bad := range []string{"0x12", refused} {
+		st, out := post(t, srv, token, map[string]any{"query": op.Document, "operationName": op.Name,
+			"variables": map[string]any{"credId": galxetest.DemoCredentialID, "operation": "APPEND", "items": []string{"carol@example.com", bad}}})
+		if st != 400 || !strings.Contains(jsonOf(out), `"code":"INVALID_ADDRESS"`) || !strings.Contains(jsonOf(out), `"category":"VALIDATION"`) {
+			t.Errorf("%s: %d %v", bad, st, out)
+		}
+	}
+	if held := srv.Items(galxetest.DemoCredentialID); len(held) != 3 {
+		t.Errorf("a refused call changed the credential: %v", held)
+	}
+}

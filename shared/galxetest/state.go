@@ -267,6 +267,11 @@ func (r *rootResolver) CredentialItems(args struct{ Input mutateInput }) (*crede
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
+	for _, it := range in.Items {
+		if r.s.refused[it] {
+			return nil, invalid("INVALID_ADDRESS", "Invalid address: "+it)
+		}
+	}
 	c := r.s.credentials[string(in.CredID)]
 	if c == nil {
 		return nil, notFound("CREDENTIAL_NOT_FOUND", "Credential", string(in.CredID))

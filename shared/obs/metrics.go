@@ -107,27 +107,37 @@ type Metric struct {
 	Values []float64
 }
 
-// Emit writes one Embedded Metric Format line with the metrics given, by
-// FunctionName when it is known. Metrics without values are left out.
+// MaxValues is the most values one metric may hold in an Embedded Metric
+// Format line; above it CloudWatch drops the whole line.
+const MaxValues = 100
+
+// Emit writes the metrics given as Embedded Metric Format lines, by
+// FunctionName when it is known: one line, or, when a metric has more than
+// MaxValues values, as many lines as its values need (each metric's
+// statistics are then the same as from one array). Metrics without values
+// are left out.
 func (m *Metrics) Emit(metrics ...Metric) {
-	line := map[string]any{}
-	var defs []metricDef
-	for _, mt := range metrics {
-		switch len(mt.Values) {
-		case 0:
-			continue
-		case 1:
-			line[mt.Name] = mt.Values[0]
-		default:
-			line[mt.Name] = mt.Values
+	for from := 0; ; from += MaxValues {
+		line := map[string]any{}
+		var defs []metricDef
+		for _, mt := range metrics {
+			if from >= len(mt.Values) {
+				continue
+			}
+			values := mt.Values[from:min(from+MaxValues, len(mt.Values))]
+			if len(values) == 1 {
+				line[mt.Name] = values[0]
+			} else {
+				line[mt.Name] = values
+			}
+			defs = append(defs, metricDef{mt.Name, mt.Unit})
 		}
-		defs = append(defs, metricDef{mt.Name, mt.Unit})
+		if len(defs) == 0 {
+			return
+		}
+		if m.function != "" {
+			line["FunctionName"] = m.function
+		}
+		m.write(line, []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}})
 	}
-	if len(defs) == 0 {
-		return
-	}
-	if m.function != "" {
-		line["FunctionName"] = m.function
-	}
-	m.write(line, []directive{{Namespace: Namespace, Dimensions: m.dimensions(), Metrics: defs}})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/pusher"
 )
@@ -26,7 +27,7 @@ func BenchmarkInvoke10000(b *testing.B) {
 		recs[i] = record(fmt.Sprintf("m-%d", i), push(cred, "APPEND", addr(i+1)), int64(1795780800000+i))
 	}
 	payload, _ := json.Marshal(events.SQSEvent{Records: recs})
-	h := &pusher.Handler{Galxe: instant{}}
+	h := lambda.NewHandler((&pusher.Handler{Galxe: instant{}}).Handle)
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {

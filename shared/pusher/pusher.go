@@ -8,17 +8,18 @@
 package pusher
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
@@ -28,58 +29,34 @@ import (
 // CodeInvalidMessage marks a dead-lettered message that is not a valid push.
 const CodeInvalidMessage = "INVALID_MESSAGE"
 
-// Concurrency is how many Galxe calls are in flight at once; the client's
-// rate limit paces them, this only keeps the pipe full while answers travel.
-const Concurrency = 8
-
 // settleTime is kept back from the deadline after the last Galxe call: the
-// dead-letter sends and the answer to Lambda need it.
+// dead-letter sends, the visibility changes and the answer to Lambda need it.
 const settleTime = time.Second
+
+// maxFutureSent is how far past the clock a SentTimestamp may lie (clock
+// skew); a later one is not a time SQS gave.
+const maxFutureSent = 24 * time.Hour
 
 // Handler is the pusher function. Galxe is required unless GalxeErr says
 // why it is missing; DeadLetters may be nil (refused messages are then
-// reported as failures, and SQS's redrive policy parks them).
+// reported as failures, and SQS's redrive policy parks them); Queues may
+// be nil (the messages an account-wide refusal stopped then come back
+// after the queue's own visibility timeout).
 type Handler struct {
 	Galxe       galxe.Caller
 	GalxeErr    error
 	DeadLetters *pushqueue.Sender
+	Queues      VisibilityAPI
 	Log         *slog.Logger
 	Metrics     *obs.Metrics
 
 	warm atomic.Bool
 }
 
-// record is what the pusher reads of an SQS record: the fields of
-// events.SQSMessage it uses, without the maps of attributes it does not
-// (an event of 10,000 records would hold tens of thousands of them).
-type record struct {
-	MessageID   string `json:"messageId"`
-	Body        string `json:"body"`
-	EventSource string `json:"eventSource"`
-	Attributes  struct {
-		SentTimestamp string `json:"SentTimestamp"`
-	} `json:"attributes"`
-}
-
-// Invoke is the Lambda entry point (lambda.Handler): an events.SQSEvent in,
-// an events.SQSEventResponse out.
+// Invoke makes a Handler a lambda.Handler as well, for harnesses that hold
+// one: the event is decoded by aws-lambda-go, as with lambda.Start(h.Handle).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	recs, err := decodeRecords(payload)
-	if err != nil {
-		h.logger().ErrorContext(ctx, "not an SQS event", "error", err.Error())
-		return nil, errors.New("the event is not an SQS event")
-	}
-	return json.Marshal(h.handle(ctx, recs))
-}
-
-// Handle processes one SQS event and says which messages to deliver again.
-func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	recs := make([]record, len(ev.Records))
-	for i, r := range ev.Records {
-		recs[i] = record{MessageID: r.MessageId, Body: r.Body, EventSource: r.EventSource}
-		recs[i].Attributes.SentTimestamp = r.Attributes["SentTimestamp"]
-	}
-	return h.handle(ctx, recs)
+	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -91,9 +68,7 @@ func (h *Handler) logger() *slog.Logger {
 
 // message is one record and what became of it.
 type message struct {
-	rec     int
-	id      string
-	body    string
+	rec     *events.SQSMessage
 	sent    int64 // SentTimestamp, ms
 	push    pushqueue.Message
 	invalid string // why it is not a valid push
@@ -102,20 +77,14 @@ type message struct {
 // itemKey is one item of one credential.
 type itemKey struct{ cred, item string }
 
-// winner is the message that decides an item, and the call carrying it.
-type winner struct {
-	msg  int32
-	call int32
-}
-
-// call is one credentialItems request.
-type call struct {
-	cred, op string
-	items    []string
-	oldest   int64 // the earliest SentTimestamp among its credential and operation's deciding messages, ms
-	at       int64 // when the call started, ms
-	result   outcome
-	code     string // Galxe's code when refused for good
+// decided is one item of one credential, the message that decides it, and
+// what Galxe did with it.
+type decided struct {
+	itemKey
+	msg     int
+	result  outcome
+	code    string // Galxe's code when refused for good
+	started int64  // when the call that carried it started, ms
 }
 
 type outcome int32
@@ -127,41 +96,40 @@ const (
 	refused // for good: VALIDATION, NOT_FOUND, AUTHORIZATION
 )
 
-func (h *Handler) handle(ctx context.Context, recs []record) events.SQSEventResponse {
+// call is one credentialItems request: indexes of decided items.
+type call struct {
+	cred, op string
+	items    []int
+}
+
+// Handle processes one SQS event and says which messages to deliver again.
+// It never returns an error: Lambda would deliver the whole batch again.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	start := time.Now()
 	cold := !h.warm.Swap(true)
 	ctx, upstream := obs.WithUpstream(ctx)
-	msgs := parse(recs)
+	msgs := parse(ev.Records, start)
 
-	// Coalesce: per credential and item, the latest message decides.
-	winners := map[itemKey]winner{}
-	for i := range msgs {
-		m := &msgs[i]
-		if m.invalid != "" {
-			continue
-		}
-		for _, it := range m.push.Items {
-			k := itemKey{m.push.CredID, it}
-			w, seen := winners[k]
-			if !seen || later(m, &msgs[w.msg]) {
-				winners[k] = winner{msg: int32(i), call: -1}
-			}
-		}
+	items, index := coalesce(msgs)
+	calls := plan(msgs, items)
+
+	budgetEnd := start.Add(galxe.DefaultBudget)
+	if d, ok := ctx.Deadline(); ok {
+		budgetEnd = d.Add(-settleTime)
 	}
-	calls := plan(msgs, winners)
-
-	var galxeErr error
+	r := &runner{h: h, items: items, budgetEnd: budgetEnd, refusedCred: map[string]string{}}
 	if h.Galxe == nil {
-		galxeErr = h.GalxeErr
-		if galxeErr == nil {
-			galxeErr = errors.New("no Galxe client")
+		r.stop = h.GalxeErr
+		if r.stop == nil {
+			r.stop = errors.New("no Galxe client")
 		}
 	} else {
-		h.run(ctx, calls)
+		r.run(ctx, calls)
 	}
 
-	// Each message's fate: every call deciding one of its items must have
-	// succeeded; a call refused for good sends it to the dead letters.
+	// Each message's fate: every item it holds must have reached Galxe
+	// (decided by it or by a later message); one refused for good sends it
+	// to the dead letters, unless another still has to be tried.
 	retry, dead := map[int]bool{}, map[int]string{}
 	for i := range msgs {
 		m := &msgs[i]
@@ -170,13 +138,13 @@ func (h *Handler) handle(ctx context.Context, recs []record) events.SQSEventResp
 			continue
 		}
 		for _, it := range m.push.Items {
-			c := &calls[winners[itemKey{m.push.CredID, it}].call]
-			switch {
-			case galxeErr != nil || c.result == notRun || c.result == failedTransient:
+			d := &items[index[itemKey{m.push.CredID, it}]]
+			switch d.result {
+			case notRun, failedTransient:
 				retry[i] = true
-			case c.result == refused:
+			case refused:
 				if _, ok := dead[i]; !ok {
-					dead[i] = c.code
+					dead[i] = d.code
 				}
 			}
 		}
@@ -184,39 +152,70 @@ func (h *Handler) handle(ctx context.Context, recs []record) events.SQSEventResp
 	for i := range retry {
 		delete(dead, i) // it will be tried again whole; the dead letters take only what is settled
 	}
-	deadLettered := h.deadLetter(ctx, msgs, dead, retry)
+	deadLettered, notTaken := h.deadLetter(ctx, msgs, dead)
+	for _, i := range notTaken {
+		retry[i] = true
+	}
 
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	var again []*events.SQSMessage
 	for i := range msgs {
-		if retry[i] {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msgs[i].id})
+		if !retry[i] {
+			continue
 		}
+		// An empty itemIdentifier makes Lambda deliver the whole batch
+		// again. A record without a messageId is INVALID_MESSAGE (parse),
+		// so it only gets here when the dead-letter queue did not take it:
+		// it is then left out, and Lambda deletes it. Losing a record SQS
+		// could not have sent beats sending every other record again
+		// until the redrive parks them all.
+		if msgs[i].rec.MessageId == "" {
+			h.logger().ErrorContext(ctx, "a record without a messageId cannot be reported for retry; it is dropped",
+				"record", i, "body_bytes", len(msgs[i].rec.Body))
+			continue
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msgs[i].rec.MessageId})
+		again = append(again, msgs[i].rec)
 	}
-	h.report(ctx, msgs, calls, len(winners), len(resp.BatchItemFailures), deadLettered, galxeErr, time.Since(start), cold, upstream)
-	return resp
+	heldBack := 0
+	if r.stop != nil {
+		heldBack = h.holdBack(ctx, again, r.stop)
+	}
+	h.report(ctx, summary{msgs: msgs, items: items, index: index, dead: dead, retry: retry, planned: len(calls), made: int(r.made.Load()),
+		splits: int(r.splits.Load()), deadLettered: deadLettered, heldBack: heldBack, stop: r.stop,
+		took: time.Since(start), cold: cold, up: upstream})
+	return resp, nil
 }
 
 // later reports whether a's message decides over b's: the later
-// SentTimestamp, and for equal ones the later record in the batch.
-func later(a, b *message) bool {
+// SentTimestamp, and for equal ones the later record in the batch (a
+// higher index).
+func later(a, b *message, ai, bi int) bool {
 	if a.sent != b.sent {
 		return a.sent > b.sent
 	}
-	return a.rec > b.rec
+	return ai > bi
 }
 
 // parse reads each record; one that is not a valid push is marked invalid.
-func parse(recs []record) []message {
+func parse(recs []events.SQSMessage, now time.Time) []message {
 	msgs := make([]message, len(recs))
-	for i, r := range recs {
-		m := message{rec: i, id: r.MessageID, body: r.Body}
-		m.sent, _ = strconv.ParseInt(r.Attributes.SentTimestamp, 10, 64)
+	for i := range recs {
+		r := &recs[i]
+		m := message{rec: r}
+		sent, bad := sentTimestamp(r, now)
+		m.sent = sent
 		switch {
 		case r.EventSource != "aws:sqs":
-			m.invalid = "the record is not from SQS (eventSource " + strconv.Quote(clip(r.EventSource)) + ")"
-		case m.id == "":
+			m.invalid = "the record is not from SQS (its eventSource is not aws:sqs)"
+		case r.MessageId == "":
 			m.invalid = "the record has no messageId"
+		case bad != "":
+			m.invalid = bad
 		default:
+			// pushqueue.Decode applies the items' rules (credentials),
+			// U+FFFD included: the mark aws-lambda-go's decoding leaves
+			// where a body was not valid UTF-8.
 			p, err := pushqueue.Decode([]byte(r.Body))
 			if err != nil {
 				m.invalid = err.Error()
@@ -228,220 +227,66 @@ func parse(recs []record) []message {
 	return msgs
 }
 
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+// sentTimestamp reads the record's SentTimestamp (ms): a missing one, or
+// one that is no time SQS could have given (not a number, not positive,
+// past the clock by more than maxFutureSent), makes the record invalid:
+// coalescing by time would otherwise let it win or lose every item.
+func sentTimestamp(r *events.SQSMessage, now time.Time) (int64, string) {
+	v, ok := r.Attributes["SentTimestamp"]
+	if !ok {
+		return 0, "the record has no SentTimestamp"
 	}
-	return s
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 || ms > now.Add(maxFutureSent).UnixMilli() {
+		return 0, "the record's SentTimestamp is not a time SQS could have given"
+	}
+	return ms, ""
+}
+
+// coalesce finds, per credential and item, the message that decides it.
+func coalesce(msgs []message) ([]decided, map[itemKey]int) {
+	// Sized for one item a message, the common case (one address a push).
+	items := make([]decided, 0, len(msgs))
+	index := make(map[itemKey]int, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		if m.invalid != "" {
+			continue
+		}
+		for _, it := range m.push.Items {
+			k := itemKey{m.push.CredID, it}
+			d, seen := index[k]
+			switch {
+			case !seen:
+				index[k] = len(items)
+				items = append(items, decided{itemKey: k, msg: i})
+			case later(m, &msgs[items[d].msg], i, items[d].msg):
+				items[d].msg = i
+			}
+		}
+	}
+	return items, index
 }
 
 // plan groups the decided items by credential and operation into calls of
-// at most credentials.BatchSize, sorted (a credential is a set), and
-// records in each winner the call that carries its item.
-func plan(msgs []message, winners map[itemKey]winner) []call {
+// at most credentials.BatchSize, sorted (a credential is a set).
+func plan(msgs []message, items []decided) []call {
 	type group struct{ cred, op string }
-	byGroup := map[group][]string{}
-	oldest := map[group]int64{}
-	for k, w := range winners {
-		m := &msgs[w.msg]
-		g := group{k.cred, m.push.Operation}
-		byGroup[g] = append(byGroup[g], k.item)
-		if o, ok := oldest[g]; !ok || m.sent < o {
-			oldest[g] = m.sent
-		}
+	byGroup := map[group][]int{}
+	for i, d := range items {
+		g := group{d.cred, msgs[d.msg].push.Operation}
+		byGroup[g] = append(byGroup[g], i)
 	}
-	groups := make([]group, 0, len(byGroup))
-	for g := range byGroup {
-		groups = append(groups, g)
-	}
-	slices.SortFunc(groups, func(a, b group) int {
-		if a.cred != b.cred {
-			return compare(a.cred, b.cred)
-		}
-		return compare(a.op, b.op)
-	})
 	var calls []call
-	for _, g := range groups {
-		items := byGroup[g]
-		slices.Sort(items)
-		n := (len(items) + credentials.BatchSize - 1) / credentials.BatchSize
-		for i := range n {
-			part := items[i*len(items)/n : (i+1)*len(items)/n]
-			calls = append(calls, call{cred: g.cred, op: g.op, items: part, oldest: oldest[g]})
-			for _, it := range part {
-				k := itemKey{g.cred, it}
-				w := winners[k]
-				w.call = int32(len(calls) - 1)
-				winners[k] = w
-			}
+	for g, idx := range byGroup {
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(items[a].item, items[b].item) })
+		for part := range slices.Chunk(idx, credentials.BatchSize) {
+			calls = append(calls, call{cred: g.cred, op: g.op, items: part})
 		}
 	}
+	slices.SortFunc(calls, func(a, b call) int {
+		return cmp.Or(strings.Compare(a.cred, b.cred), strings.Compare(a.op, b.op),
+			strings.Compare(items[a.items[0]].item, items[b.items[0]].item))
+	})
 	return calls
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// permanent reports whether Galxe refused for good: no retry can change it.
-func permanent(err error) (string, bool) {
-	var ge *galxe.Error
-	if !errors.As(err, &ge) {
-		return "", false
-	}
-	switch ge.Category {
-	case galxe.CategoryValidation, galxe.CategoryNotFound, galxe.CategoryAuthorization:
-		return ge.Code, true
-	}
-	return "", false
-}
-
-// credentialWide reports whether a refusal holds for every call of the
-// credential (it does not exist, or the token may not write to it).
-func credentialWide(err error) bool {
-	var ge *galxe.Error
-	return errors.As(err, &ge) && (ge.Category == galxe.CategoryNotFound || ge.Category == galxe.CategoryAuthorization)
-}
-
-// run makes the calls, Concurrency at a time, until the budget (the
-// deadline less settleTime) is spent: a call that cannot start in time is
-// left notRun, and its messages come back.
-func (h *Handler) run(ctx context.Context, calls []call) {
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-settleTime))
-		defer cancel()
-	}
-	var (
-		mu          sync.Mutex
-		refusedCred = map[string]string{} // credential -> Galxe's code, once refused for good
-		wg          sync.WaitGroup
-		next        atomic.Int64
-	)
-	for range min(Concurrency, len(calls)) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(calls) || ctx.Err() != nil {
-					return
-				}
-				c := &calls[i]
-				mu.Lock()
-				code, gone := refusedCred[c.cred]
-				mu.Unlock()
-				if gone {
-					c.result, c.code = refused, code
-					continue
-				}
-				c.at = time.Now().UnixMilli()
-				_, err := h.Galxe.Do(ctx, "credentialItems", map[string]any{"credId": c.cred, "operation": c.op, "items": c.items})
-				switch code, perm := permanent(err); {
-				case err == nil:
-					c.result = succeeded
-				case perm:
-					c.result, c.code = refused, code
-					if credentialWide(err) {
-						mu.Lock()
-						refusedCred[c.cred] = code
-						mu.Unlock()
-					}
-				default:
-					c.result = failedTransient
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// deadLetter sends the settled refusals, unchanged, to the dead-letter
-// queue with their error code; what cannot be sent (or with no queue
-// configured) is retried instead. It returns how many were dead-lettered.
-func (h *Handler) deadLetter(ctx context.Context, msgs []message, dead map[int]string, retry map[int]bool) int {
-	if len(dead) == 0 {
-		return 0
-	}
-	idx := make([]int, 0, len(dead))
-	for i := range dead {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	for _, i := range idx {
-		h.logger().WarnContext(ctx, "message refused", "message_id", msgs[i].id, "error_code", dead[i], "reason", reasonOf(&msgs[i], dead[i]))
-	}
-	if h.DeadLetters == nil {
-		for _, i := range idx {
-			retry[i] = true
-		}
-		return 0
-	}
-	out := make([]pushqueue.Outgoing, len(idx))
-	for k, i := range idx {
-		out[k] = pushqueue.Outgoing{Body: []byte(msgs[i].body), Attributes: map[string]string{"error_code": dead[i]}}
-	}
-	err := h.DeadLetters.Send(ctx, out)
-	if err == nil {
-		return len(idx)
-	}
-	// Which were queued is not known one by one: retry them all (a
-	// duplicate in the dead-letter queue beats a lost message).
-	h.logger().ErrorContext(ctx, "dead-letter queue unavailable; the messages will come back", "error", err.Error())
-	for _, i := range idx {
-		retry[i] = true
-	}
-	return 0
-}
-
-func reasonOf(m *message, code string) string {
-	if m.invalid != "" {
-		return m.invalid
-	}
-	return "Galxe refused the credential's items for good (" + code + ")"
-}
-
-// report writes the invocation's log line and metrics.
-func (h *Handler) report(ctx context.Context, msgs []message, calls []call, distinct, retried, deadLettered int,
-	galxeErr error, took time.Duration, cold bool, up *obs.Upstream) {
-	pushed, made := 0, 0
-	var lags []float64
-	for _, c := range calls {
-		if c.result != notRun {
-			made++
-		}
-		if c.result == succeeded {
-			pushed += len(c.items)
-			if c.oldest > 0 {
-				lags = append(lags, float64(max(0, c.at-c.oldest)))
-			}
-		}
-	}
-	attrs := []any{"records", len(msgs), "distinct_items", distinct, "calls", made, "calls_planned", len(calls),
-		"items_pushed", pushed, "messages_retried", retried, "messages_dead_lettered", deadLettered,
-		"duration_ms", took.Milliseconds()}
-	attrs = append(attrs, up.Attrs()...)
-	if cold {
-		attrs = append(attrs, "cold_start", true)
-	}
-	level := slog.LevelInfo
-	if galxeErr != nil {
-		attrs = append(attrs, "error", galxeErr.Error())
-		level = slog.LevelError
-	} else if retried > 0 {
-		level = slog.LevelWarn
-	}
-	h.logger().Log(ctx, level, "push batch", attrs...)
-	if h.Metrics != nil {
-		h.Metrics.Emit(
-			obs.Metric{Name: "ItemsPushed", Unit: "Count", Values: []float64{float64(pushed)}},
-			obs.Metric{Name: "MessagesRetried", Unit: "Count", Values: []float64{float64(retried)}},
-			obs.Metric{Name: "MessagesDeadLettered", Unit: "Count", Values: []float64{float64(deadLettered)}},
-			obs.Metric{Name: "PushLag", Unit: "Milliseconds", Values: lags},
-		)
-	}
 }

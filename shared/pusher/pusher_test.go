@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
@@ -52,13 +53,13 @@ func newEnv(t *testing.T, withDLQ bool) *env {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	h := &pusher.Handler{Galxe: client, Log: slog.New(slog.NewJSONHandler(logs, nil))}
+	cfg, err := awsconf.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &pusher.Handler{Galxe: client, Queues: sqs.NewFromConfig(cfg), Log: slog.New(slog.NewJSONHandler(logs, nil))}
 	if withDLQ {
 		url := q.CreateQueue("push-dlq", sqstest.QueueOptions{})
-		cfg, err := awsconf.Load(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
 		h.DeadLetters, err = pushqueue.Open(cfg, nil, url)
 		if err != nil {
 			t.Fatal(err)
@@ -81,11 +82,14 @@ func push(credID, op string, items ...string) string {
 
 func addr(i int) string { return fmt.Sprintf("0x%040x", i) }
 
-// invoke goes through lambda's own JSON round trip, as the runtime does.
+// invoke goes through lambda's own JSON round trip, as the runtime does,
+// and returns the messages reported for retry, sorted. An empty
+// itemIdentifier fails the test: Lambda would deliver the whole batch
+// again.
 func (e *env) invoke(ctx context.Context, recs ...events.SQSMessage) []string {
 	e.t.Helper()
 	payload, _ := json.Marshal(events.SQSEvent{Records: recs})
-	out, err := lambda.NewHandler(e.h).Invoke(ctx, payload)
+	out, err := lambda.NewHandler(e.h.Handle).Invoke(ctx, payload)
 	if err != nil {
 		e.t.Fatalf("the pusher returned an error: %v", err)
 	}
@@ -95,6 +99,9 @@ func (e *env) invoke(ctx context.Context, recs ...events.SQSMessage) []string {
 	}
 	var ids []string
 	for _, f := range resp.BatchItemFailures {
+		if f.ItemIdentifier == "" {
+			e.t.Errorf("an empty itemIdentifier: Lambda would deliver the whole batch again")
+		}
 		ids = append(ids, f.ItemIdentifier)
 	}
 	slices.Sort(ids)
@@ -214,7 +221,7 @@ func TestEmptyBatch(t *testing.T) {
 	if failed := e.invoke(context.Background()); len(failed) != 0 || e.galxe.Requests() != 0 {
 		t.Fatalf("failures %v, %d requests", failed, e.galxe.Requests())
 	}
-	if _, err := lambda.NewHandler(e.h).Invoke(context.Background(), []byte(`"not an event"`)); err == nil {
+	if _, err := lambda.NewHandler(e.h.Handle).Invoke(context.Background(), []byte(`"not an event"`)); err == nil {
 		t.Fatal("a payload that is not an SQS event was accepted")
 	}
 }

@@ -11,11 +11,22 @@ import (
 	"strings"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
-// MaxMessageBytes is the most a message body (and a batch of them) holds:
-// 256 KiB, a limit every SQS queue accepts.
+// MaxMessageBytes is the most a message (its body and attributes) and a
+// batch of them hold: 256 KiB, a limit every SQS queue accepts.
 const MaxMessageBytes = 256 << 10
+
+// AttributeRoom is kept free in every body Encode makes for the String
+// attributes the pusher adds when it dead-letters a body (error_code,
+// original_message_id, original_sent_timestamp): SQS counts attributes'
+// names, types and values toward MaxMessageBytes.
+const AttributeRoom = 1024
+
+// MaxBodyBytes is the most a body from Encode holds, as SQS receives it.
+const MaxBodyBytes = MaxMessageBytes - AttributeRoom
 
 // Message is one queued push, its body exactly
 // {"credId":"…","operation":"APPEND"|"REMOVE","items":["…",…]}, items normalised.
@@ -33,7 +44,10 @@ var ErrInvalid = errors.New("invalid push message")
 func Queueable(op string) bool { return op == credentials.Append || op == credentials.Remove }
 
 // Encode cuts a push of normalised, distinct items into message bodies of
-// at most MaxMessageBytes each, in order.
+// at most MaxBodyBytes each, in order. A body is measured as SQS receives
+// it: JSON's escapes (<, >, & and U+2028 take six bytes) are counted, and
+// nothing is escaped afterwards (normalised items hold none of the
+// characters SQS refuses: controls, U+FFFE, U+FFFF).
 func Encode(credID, op string, items []string) [][]byte {
 	head := fmt.Sprintf(`{"credId":%q,"operation":%q,"items":[`, credID, op)
 	const tail = `]}`
@@ -47,7 +61,7 @@ func Encode(credID, op string, items []string) [][]byte {
 	}
 	closeBody := func() {
 		cur.WriteString(tail)
-		bodies = append(bodies, sqsSafe(bytes.Clone(cur.Bytes())))
+		bodies = append(bodies, bytes.Clone(cur.Bytes()))
 	}
 	open()
 	n := 0
@@ -57,7 +71,7 @@ func Encode(credID, op string, items []string) [][]byte {
 		if n > 0 {
 			extra++ // the comma
 		}
-		if n > 0 && cur.Len()+extra+len(tail) > MaxMessageBytes {
+		if n > 0 && cur.Len()+extra+len(tail) > MaxBodyBytes {
 			closeBody()
 			open()
 			n = 0
@@ -74,16 +88,6 @@ func Encode(credID, op string, items []string) [][]byte {
 	return bodies
 }
 
-// sqsSafe escapes U+FFFE and U+FFFF, which SQS refuses in a body (it takes
-// #x20 to #xFFFD and beyond #xFFFF), and JSON carries as \u escapes.
-func sqsSafe(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\xef\xbf\xbe")) && !bytes.Contains(b, []byte("\xef\xbf\xbf")) {
-		return b
-	}
-	b = bytes.ReplaceAll(b, []byte("\xef\xbf\xbe"), []byte(`\ufffe`))
-	return bytes.ReplaceAll(b, []byte("\xef\xbf\xbf"), []byte(`\uffff`))
-}
-
 // Decode reads and validates a message body: a credId of digits, APPEND or
 // REMOVE, and a non-empty list of valid items, which come back normalised
 // and distinct. Anything else is ErrInvalid, saying why.
@@ -92,13 +96,18 @@ func Decode(body []byte) (Message, error) {
 	if !isObject(body) {
 		return m, fmt.Errorf("%w: the body is not a JSON object", ErrInvalid)
 	}
-	if err := json.Unmarshal(body, &m); err != nil {
+	if err := strictjson.Unmarshal(body, &m); err != nil {
+		var (
+			te *json.UnmarshalTypeError
+			ue *strictjson.UnknownFieldError
+		)
+		switch {
+		case errors.As(err, &te) && fieldShapes[te.Field] != "":
+			return m, fmt.Errorf("%w: %s must be %s (found a JSON %s)", ErrInvalid, te.Field, fieldShapes[te.Field], te.Value)
+		case errors.As(err, &ue):
+			return m, fmt.Errorf("%w: unknown field %q", ErrInvalid, galxe.Clip(ue.Field))
+		}
 		return m, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
-	}
-	// Unknown fields refused by a scan of the keys, not a second decode: a
-	// pusher reads ten thousand messages an invocation.
-	if k, ok := unknownKey(body); ok {
-		return m, fmt.Errorf("%w: unknown field %q", ErrInvalid, k)
 	}
 	switch {
 	case !credentials.ValidCredID(m.CredID):
@@ -116,48 +125,10 @@ func Decode(body []byte) (Message, error) {
 	return m, nil
 }
 
+// fieldShapes says what each of a message's fields holds.
+var fieldShapes = map[string]string{"credId": "a string of digits", "operation": "APPEND or REMOVE", "items": "an array of strings"}
+
 func isObject(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")
 	return len(b) > 0 && b[0] == '{'
-}
-
-// knownKeys are a message's keys, as written.
-var knownKeys = [...]string{`"credId"`, `"operation"`, `"items"`}
-
-// unknownKey finds a top-level key of a valid JSON object other than the
-// message's three (compared as written: an escaped key is unknown).
-func unknownKey(b []byte) (string, bool) {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-		case '"':
-			start := i
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if depth != 1 {
-				continue
-			}
-			j := i + 1
-			for j < len(b) && (b[j] == ' ' || b[j] == '\t' || b[j] == '\r' || b[j] == '\n') {
-				j++
-			}
-			if j < len(b) && b[j] == ':' {
-				known := false
-				for _, k := range knownKeys {
-					known = known || string(b[start:i+1]) == k // compared without a copy
-				}
-				if !known {
-					return string(b[start+1 : i]), true
-				}
-			}
-		}
-	}
-	return "", false
 }

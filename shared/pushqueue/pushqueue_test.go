@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 )
@@ -26,7 +27,7 @@ func TestEncodeSplitsAt256KiB(t *testing.T) {
 	}
 	var got []string
 	for _, b := range bodies {
-		if len(b) > pushqueue.MaxMessageBytes {
+		if len(b) > pushqueue.MaxBodyBytes {
 			t.Fatalf("a body of %d bytes", len(b))
 		}
 		// Exactly the contract's shape, and valid as a push.
@@ -43,13 +44,32 @@ func TestEncodeSplitsAt256KiB(t *testing.T) {
 	if len(got) != len(items) {
 		t.Fatalf("%d items after the round trip, want %d", len(got), len(items))
 	}
-	// Characters SQS refuses in a body travel as JSON escapes.
-	b := pushqueue.Encode("1", "REMOVE", []string{"odd\uffffitem"})
-	if strings.ContainsRune(string(b[0]), '\uffff') {
-		t.Fatalf("U+FFFF left raw: %q", b[0])
+}
+
+// Every body Encode makes, measured as SQS receives it, leaves room for
+// the dead-letter attributes, whatever the items hold: characters JSON
+// escapes (<, >, &, quotes, backslashes, U+2028) grow several times.
+func TestEncodedBodiesLeaveRoomForAttributes(t *testing.T) {
+	fill := []string{"<", ">", "&", `"`, `\`, "\u2028", "\u2029"}
+	items := make([]string, 3000)
+	for i := range items {
+		f := fill[i%len(fill)]
+		items[i] = fmt.Sprintf("%04d", i) + strings.Repeat(f, (credentials.MaxItemBytes-4)/len(f))
 	}
-	if m, err := pushqueue.Decode(b[0]); err != nil || m.Items[0] != "odd\uffffitem" {
-		t.Fatalf("%v %q", err, m.Items)
+	limit := pushqueue.MaxBodyBytes
+	bodies := pushqueue.Encode("380512468497932288", "APPEND", items)
+	n, longest := 0, 0
+	for _, b := range bodies {
+		longest = max(longest, len(b))
+		m, err := pushqueue.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(m.Items)
+	}
+	t.Logf("%d bodies, the longest %d bytes", len(bodies), longest)
+	if longest > limit || n != len(items) {
+		t.Fatalf("the longest body is %d bytes (limit %d); %d of %d items", longest, limit, n, len(items))
 	}
 }
 
@@ -61,11 +81,17 @@ func TestDecodeRefusesWhatIsNotAPush(t *testing.T) {
 		`{"credId":"1","operation":"APPEND","items":[]}`:             "non-empty",
 		`{"credId":"1","operation":"APPEND","items":["0x12"]}`:       "invalid items",
 		`{"credId":"1","operation":"APPEND","items":["a"],"more":1}`: "unknown field",
-		`{"credId":"1","operation":"APPEND","items":"a"}`:            "invalid",
+		`{"credId":"1","operation":"APPEND","items":"a"}`:            "items must be an array of strings (found a JSON string)",
+		`{"credId":1,"operation":"APPEND","items":["a"]}`:            "credId must be a string of digits (found a JSON number)",
+		`{"credId":"1","operation":"APPEND","items":["odd\uffff"]}`:  "U+FFFF",
+		`{"credId":"1","operation":"APPEND","items":["odd\ufffd"]}`:  "U+FFFD",
+		`[{"credId":"1"}]`: "not a JSON object",
+		`{"credId":"1","operation":"APPEND","items":["a"],"` + strings.Repeat("k", 100_000) + `":1}`: "(100000 bytes)",
+		`{"credId":"1","operation":"APPEND","items":["a"]} x`:                                        "after top-level value",
 	} {
 		_, err := pushqueue.Decode([]byte(body))
-		if !errors.Is(err, pushqueue.ErrInvalid) || !strings.Contains(err.Error(), says) {
-			t.Errorf("%s: %v", body, err)
+		if !errors.Is(err, pushqueue.ErrInvalid) || !strings.Contains(err.Error(), says) || len(err.Error()) > 512 {
+			t.Errorf("%.300s: %.300v", body, err)
 		}
 	}
 	m, err := pushqueue.Decode([]byte(`{"credId":"1","operation":"APPEND","items":[" 0XAB00000000000000000000000000000000000000","b","b"]}`))

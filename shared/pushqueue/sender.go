@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"github.com/sethvargo/go-retry"
 )
 
@@ -33,6 +34,9 @@ type Sender struct {
 	// Reserve is kept back from the context's deadline for answering; 0:
 	// DefaultReserve.
 	Reserve time.Duration
+	// MaxAttempts bounds the rounds of sends (the first included) of one
+	// Send; 0: retry while the budget allows.
+	MaxAttempts int
 }
 
 // DefaultReserve matches the Galxe client's: time kept to answer.
@@ -48,6 +52,8 @@ const (
 // Error is messages that could not all be queued within the budget.
 type Error struct {
 	Queued, Total int           // messages
+	Failed        []int         // indexes of the messages not queued, ascending
+	Permanent     bool          // SQS refused for good (no such queue, access denied, SenderFault): no retry can change it
 	RetryAfter    time.Duration // when the caller may try again
 	Err           error         // the last failure
 }
@@ -57,6 +63,32 @@ func (e *Error) Error() string {
 }
 func (e *Error) Unwrap() error { return e.Err }
 
+// permanentCodes are SQS's answers to a call that no retry can change: the
+// queue does not exist, the role may not use it or its KMS key, or the
+// request itself is malformed. Each is listed by its shape's name and by
+// the query-compatible code the SDK reports.
+var permanentCodes = map[string]bool{
+	"QueueDoesNotExist": true, "AWS.SimpleQueueService.NonExistentQueue": true,
+	"AccessDenied": true, "AccessDeniedException": true,
+	"InvalidSecurity": true, "AWS.SimpleQueueService.InvalidSecurity": true,
+	"KmsAccessDenied": true, "KMS.AccessDeniedException": true,
+	"KmsDisabled": true, "KMS.DisabledException": true,
+	"KmsNotFound": true, "KMS.NotFoundException": true,
+	"KmsInvalidState": true, "KMS.InvalidStateException": true,
+	"KmsInvalidKeyUsage": true, "KMS.InvalidKeyUsageException": true,
+	"KmsOptInRequired": true, "KMS.OptInRequired": true,
+	"InvalidAddress": true, "UnsupportedOperation": true, "AWS.SimpleQueueService.UnsupportedOperation": true,
+	"BatchRequestTooLong": true, "AWS.SimpleQueueService.BatchRequestTooLong": true,
+	"TooManyEntriesInBatchRequest": true, "AWS.SimpleQueueService.TooManyEntriesInBatchRequest": true,
+	"InvalidParameterValue": true, "MissingParameter": true, "InvalidMessageContents": true,
+}
+
+// permanent reports whether a failed call is SQS's final answer.
+func permanent(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && permanentCodes[ae.ErrorCode()]
+}
+
 // batches groups message indexes into calls of at most 10 entries and
 // MaxMessageBytes in all.
 func batches(msgs []Outgoing, pending []int) [][]int {
@@ -64,10 +96,7 @@ func batches(msgs []Outgoing, pending []int) [][]int {
 	var cur []int
 	size := 0
 	for _, i := range pending {
-		n := len(msgs[i].Body)
-		for k, v := range msgs[i].Attributes {
-			n += len(k) + len("String") + len(v)
-		}
+		n := Size(msgs[i])
 		if len(cur) == 10 || len(cur) > 0 && size+n > MaxMessageBytes {
 			out = append(out, cur)
 			cur, size = nil, 0
@@ -81,11 +110,27 @@ func batches(msgs []Outgoing, pending []int) [][]int {
 	return out
 }
 
+// Size is what SQS counts of a message against its size limit: the body,
+// and each attribute's name, data type ("String") and value.
+func Size(m Outgoing) int {
+	n := len(m.Body)
+	for k, v := range m.Attributes {
+		n += AttributeSize(k, v)
+	}
+	return n
+}
+
+// AttributeSize is what SQS counts of one String message attribute.
+func AttributeSize(name, value string) int { return len(name) + len("String") + len(value) }
+
 // Send queues every message, retrying the entries SQS refuses and the
 // calls that fail (after the SDK's own retries), with backoff, while the
-// context's deadline less the reserve allows. It returns nil when all are
-// queued, or an *Error. Sending a message twice is harmless for pushes
-// (APPEND and REMOVE are idempotent).
+// context's deadline less the reserve allows and at most MaxAttempts
+// rounds. A permanent refusal (see Error.Permanent) ends it at once. It
+// returns nil when all are queued, or an *Error listing those that were
+// not. An entry SQS's answer lists as neither successful nor failed counts
+// as not queued. Sending a message twice is harmless for pushes (APPEND
+// and REMOVE are idempotent).
 func (s *Sender) Send(ctx context.Context, msgs []Outgoing) error {
 	reserve := s.Reserve
 	if reserve <= 0 {
@@ -98,44 +143,74 @@ func (s *Sender) Send(ctx context.Context, msgs []Outgoing) error {
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
+	queued := make([]bool, len(msgs))
 	pending := make([]int, len(msgs))
 	for i := range pending {
 		pending[i] = i
 	}
-	var last error
+	var (
+		last  error
+		final bool // SQS refused something for good
+	)
 	jittered := retry.WithFullJitter(retry.WithCappedDuration(maxBackoff, retry.NewExponential(baseBackoff)))
 	// Stop when the wait and one more call would not fit in the budget.
-	b := retry.BackoffFunc(func() (time.Duration, bool) {
+	var b retry.Backoff = retry.BackoffFunc(func() (time.Duration, bool) {
 		d, stop := jittered.Next()
 		return d, stop || time.Now().Add(d+50*time.Millisecond).After(deadline)
 	})
-	err := retry.Do(bctx, b, func(ctx context.Context) error {
-		var failed []int
+	if s.MaxAttempts > 0 {
+		b = retry.WithMaxRetries(uint64(s.MaxAttempts-1), b)
+	}
+	_ = retry.Do(bctx, b, func(ctx context.Context) error {
 		for _, batch := range batches(msgs, pending) {
-			refused, err := s.sendBatch(ctx, msgs, batch)
-			if err != nil {
-				last = err
+			r := s.sendBatch(ctx, msgs, batch)
+			for _, i := range r.queued {
+				queued[i] = true
 			}
-			failed = append(failed, refused...)
+			if r.err != nil {
+				last = r.err
+			}
+			if r.final {
+				final = true
+			}
+			if r.queueRefused {
+				break // the other calls would meet the same answer
+			}
 		}
-		pending = failed
-		if len(pending) == 0 {
+		pending = pending[:0]
+		for i, ok := range queued {
+			if !ok {
+				pending = append(pending, i)
+			}
+		}
+		switch {
+		case len(pending) == 0:
 			return nil
+		case final:
+			return last // not retryable: Do returns at once
 		}
 		return retry.RetryableError(last)
 	})
-	if err == nil && len(pending) == 0 {
+	if len(pending) == 0 {
 		return nil
 	}
 	if last == nil {
 		last = errors.New("no time left in the invocation's budget")
 	}
-	return &Error{Queued: len(msgs) - len(pending), Total: len(msgs), RetryAfter: time.Second, Err: last}
+	return &Error{Queued: len(msgs) - len(pending), Total: len(msgs), Failed: pending, Permanent: final,
+		RetryAfter: time.Second, Err: last}
 }
 
-// sendBatch sends one call; it returns the indexes not queued (all of
-// them when the call failed) and why.
-func (s *Sender) sendBatch(ctx context.Context, msgs []Outgoing, batch []int) ([]int, error) {
+// sent is what one SendMessageBatch call did.
+type sent struct {
+	queued       []int // the indexes SQS listed as successful (and not as failed)
+	final        bool  // an entry or the call was refused for good
+	queueRefused bool  // the call itself was refused for good: no other call can succeed
+	err          error // why some were not queued
+}
+
+// sendBatch sends one call.
+func (s *Sender) sendBatch(ctx context.Context, msgs []Outgoing, batch []int) sent {
 	entries := make([]types.SendMessageBatchRequestEntry, len(batch))
 	for k, i := range batch {
 		e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(k)), MessageBody: aws.String(string(msgs[i].Body))}
@@ -149,21 +224,35 @@ func (s *Sender) sendBatch(ctx context.Context, msgs []Outgoing, batch []int) ([
 	}
 	out, err := s.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.QueueURL), Entries: entries})
 	if err != nil {
-		return batch, err
+		p := permanent(err)
+		return sent{final: p, queueRefused: p, err: err}
 	}
-	var refused []int
+	// Only what SQS lists as successful is queued: an entry listed as
+	// failed, or not listed at all, is not.
+	var r sent
+	entry := func(id *string) (int, bool) {
+		k, err := strconv.Atoi(aws.ToString(id))
+		return k, err == nil && k >= 0 && k < len(batch)
+	}
+	failed := make([]bool, len(batch))
 	for _, f := range out.Failed {
-		k, err := strconv.Atoi(aws.ToString(f.Id))
-		if err != nil || k < 0 || k >= len(batch) { // not ours: nothing of the call is sure
-			return batch, fmt.Errorf("SQS refused an entry %q it was not sent", aws.ToString(f.Id))
+		if k, ok := entry(f.Id); ok {
+			failed[k] = true
+			r.final = r.final || f.SenderFault
+			r.err = fmt.Errorf("SQS refused an entry (%s, sender fault %v)", aws.ToString(f.Code), f.SenderFault)
 		}
-		refused = append(refused, batch[k])
 	}
-	if len(refused) > 0 {
-		f := out.Failed[0]
-		return refused, fmt.Errorf("SQS refused %d of %d entries (%s)", len(refused), len(batch), aws.ToString(f.Code))
+	listed := make([]bool, len(batch))
+	for _, ok := range out.Successful {
+		if k, ok := entry(ok.Id); ok && !failed[k] && !listed[k] {
+			listed[k] = true
+			r.queued = append(r.queued, batch[k])
+		}
 	}
-	return nil, nil
+	if r.err == nil && len(r.queued) < len(batch) {
+		r.err = fmt.Errorf("SQS's answer listed %d of %d entries neither as successful nor as failed", len(batch)-len(r.queued), len(batch))
+	}
+	return r
 }
 
 // Open makes a Sender for the queue at url with an SQS client built from

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -24,7 +25,8 @@ func (e *UnknownFieldError) Error() string { return fmt.Sprintf("unknown field %
 
 // Unmarshal decodes the JSON object data into v (a pointer to a struct).
 // A key that matches none of the struct's fields (by its json tag or name,
-// case-insensitively, as encoding/json matches) is an *UnknownFieldError.
+// under Unicode case folding, as encoding/json matches) is an
+// *UnknownFieldError.
 func Unmarshal(data []byte, v any) error {
 	var keys map[string]skip
 	if err := json.Unmarshal(data, &keys); err != nil {
@@ -32,21 +34,21 @@ func Unmarshal(data []byte, v any) error {
 	}
 	known := fieldsOf(reflect.TypeOf(v).Elem())
 	for k := range keys {
-		if !known[strings.ToLower(k)] {
+		if !slices.ContainsFunc(known, func(name string) bool { return strings.EqualFold(k, name) }) {
 			return &UnknownFieldError{Field: k}
 		}
 	}
 	return json.Unmarshal(data, v)
 }
 
-var fieldCache sync.Map // reflect.Type -> map[string]bool
+var fieldCache sync.Map // reflect.Type -> []string
 
-// fieldsOf lists the lower-cased JSON names of a struct's fields.
-func fieldsOf(t reflect.Type) map[string]bool {
-	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]bool)
+// fieldsOf lists the JSON names of a struct's fields.
+func fieldsOf(t reflect.Type) []string {
+	if names, ok := fieldCache.Load(t); ok {
+		return names.([]string)
 	}
-	m := map[string]bool{}
+	var names []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -59,8 +61,8 @@ func fieldsOf(t reflect.Type) map[string]bool {
 		case "":
 			name = f.Name
 		}
-		m[strings.ToLower(name)] = true
+		names = append(names, name)
 	}
-	fieldCache.Store(t, m)
-	return m
+	fieldCache.Store(t, names)
+	return names
 }

@@ -28,6 +28,15 @@ func TestUnmarshal(t *testing.T) {
 			t.Errorf("%s: got %v", in, err)
 		}
 	}
+	// Keys match as encoding/json matches them, under Unicode case
+	// folding: "ſ" is an "s" and "K" (Kelvin) a "k"; "İ" is no "i", so a
+	// key "İtems", which encoding/json would drop, is unknown.
+	if err := Unmarshal([]byte(`{"operation":"x","itemſ":["b"],"plain":1}`), &v); err != nil || v.Items[0] != "b" {
+		t.Errorf("a key that folds to a field: %v %+v", err, v)
+	}
+	if err := Unmarshal([]byte(`{"operation":"x","İtems":["c"]}`), &v); !errors.As(err, &u) {
+		t.Errorf("a key encoding/json would drop: %v", err)
+	}
 	var te *json.UnmarshalTypeError
 	if err := Unmarshal([]byte(`{"items":"x"}`), &v); !errors.As(err, &te) || te.Field != "items" {
 		t.Errorf("type error: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
 	"github.com/galxe-lambda/galxe-lambda/shared/webhook"
@@ -104,6 +105,37 @@ func TestEchoesCut(t *testing.T) {
 		}
 		if e.logs.Len() > 4096 {
 			t.Errorf("%.40s %.40s: a log line of %d bytes", r.method, r.path, e.logs.Len())
+		}
+	}
+}
+
+// 3b. Galxe's message and details may quote the caller's input: they are
+// cut to 256 bytes each too, in the answer and in the log.
+func TestGalxeEchoesCut(t *testing.T) {
+	e := newEnv(t, setup{})
+	huge := strings.Repeat("Z", 100_000)
+	a := e.call(context.Background(), request{method: "POST", path: "/operations/credential",
+		body: fmt.Sprintf(`{"variables":{"id":%q}}`, huge)}, apigw.V2)
+	msg, _ := a.errField("message").(string)
+	if a.Status != 404 || a.code() != "CREDENTIAL_NOT_FOUND" || !strings.HasPrefix(msg, "Credential not found: ZZZ") {
+		t.Fatalf("%d %.300s", a.Status, a.Raw)
+	}
+	t.Logf("a 100,000-byte id: an answer of %d bytes, a log of %d", len(a.Raw), e.logs.Len())
+	if len(msg) > 256 || len(a.Raw) > 2048 || e.logs.Len() > 4096 {
+		t.Fatalf("a message of %d bytes, an answer of %d, a log of %d", len(msg), len(a.Raw), e.logs.Len())
+	}
+
+	e.logs.Reset()
+	e.srv.Fail(galxetest.Fault{Code: "INVALID_ARGUMENT", Status: 400, Message: huge, Details: []string{"field: id", huge, huge}})
+	a = e.call(context.Background(), request{method: "POST", path: "/operations/credential",
+		body: fmt.Sprintf(`{"variables":{"id":%q}}`, credID)}, apigw.V2)
+	details, _ := a.errField("details").([]any)
+	if a.Status != 400 || len(details) != 3 || details[0] != "field: id" || len(a.Raw) > 2048 || e.logs.Len() > 4096 {
+		t.Fatalf("%d, a log of %d bytes: %.600s", a.Status, e.logs.Len(), a.Raw)
+	}
+	for _, d := range details {
+		if s, _ := d.(string); len(s) > 256 {
+			t.Fatalf("a detail of %d bytes", len(s))
 		}
 	}
 }

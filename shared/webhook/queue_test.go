@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -25,17 +26,24 @@ func queuedEnv(t *testing.T) (*env, *sqstest.Server) {
 	q.Env(t)
 	url := q.CreateQueue("push", sqstest.QueueOptions{})
 	e := newEnv(t, setup{vars: map[string]string{"PUSH_QUEUE_URL": url}})
+	e.sendTo(url)
+	return e, q
+}
+
+// sendTo makes the webhook queue its pushes at url, logging to e.logs.
+func (e *env) sendTo(url string) {
+	e.t.Helper()
 	cfg, err := awsconf.Load(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	sender, err := pushqueue.Open(cfg, nil, e.cfg.PushQueueURL)
+	sender, err := pushqueue.Open(cfg, nil, url)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	gc, _ := galxe.New(galxe.Config{Endpoint: e.cfg.Endpoint, Token: e.cfg.TokenSource(nil), MaxQPS: 1000})
-	e.h = webhook.New(webhook.Options{Config: e.cfg, Galxe: gc, WebhookSecret: e.cfg.WebhookSecretSource(nil), Queue: sender})
-	return e, q
+	e.h = webhook.New(webhook.Options{Config: e.cfg, Galxe: gc, WebhookSecret: e.cfg.WebhookSecretSource(nil), Queue: sender,
+		Log: slog.New(slog.NewJSONHandler(e.logs, nil))})
 }
 
 func itemsBody(op string, items ...string) string {
@@ -76,7 +84,7 @@ func TestLargeQueuedPushSplitIntoMessages(t *testing.T) {
 	total := 0
 	msgs := q.Messages("push")
 	for _, m := range msgs {
-		if len(m.Body) > pushqueue.MaxMessageBytes {
+		if len(m.Body) > pushqueue.MaxBodyBytes {
 			t.Fatalf("a message of %d bytes", len(m.Body))
 		}
 		p, err := pushqueue.Decode([]byte(m.Body))
@@ -165,4 +173,72 @@ func TestUnusableQueueIsAConfigurationError(t *testing.T) {
 	if a.Status != 500 || a.code() != "CONFIGURATION_ERROR" || e.srv.Requests() != 0 {
 		t.Fatalf("%d %s", a.Status, a.Raw)
 	}
+}
+
+// Unicode noncharacters and U+FFFD are refused like format characters: a
+// 400 naming each item's code point, before anything is queued. (They
+// used to pass, and U+FFFE and U+FFFF were escaped after the message was
+// measured: every message went over 256 KiB and the request ended 503 at
+// the end of its budget.)
+func TestNoncharacterItemsRefusedBeforeQueueing(t *testing.T) {
+	e, q := queuedEnv(t)
+	odd := []rune{0xFFFE, 0xFFFF, 0xFDD0, 0xFDEF, 0x1FFFE, 0x10FFFF, 0xFFFD}
+	items := make([]string, 2000)
+	for i := range items {
+		items[i] = fmt.Sprintf("%04d", i) + strings.Repeat(string(odd[i%len(odd)]), 60) // at most 244 bytes
+	}
+	a := e.call(ctxWithin(t, 6*time.Second), request{method: "POST", path: "/credentials/" + credID + "/items", body: itemsBody("APPEND", items...)}, apigw.V2)
+	t.Logf("%d, %d SendMessageBatch calls", a.Status, q.Calls("SendMessageBatch"))
+	var body struct {
+		Error struct {
+			Details struct {
+				Invalid []struct {
+					Index  int
+					Reason string
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(a.Raw), &body); err != nil || a.Status != 400 || a.code() != "INVALID_REQUEST" {
+		t.Fatalf("%d %.300s", a.Status, a.Raw)
+	}
+	invalid := body.Error.Details.Invalid
+	if len(invalid) != len(items) {
+		t.Fatalf("%d items listed, want %d", len(invalid), len(items))
+	}
+	for i, iv := range invalid {
+		if want := fmt.Sprintf("U+%04X", odd[i%len(odd)]); iv.Index != i || !strings.Contains(iv.Reason, want) {
+			t.Fatalf("item %d listed as %+v, want index %d naming %s", i, iv, i, want)
+		}
+	}
+	if n := q.Calls("SendMessageBatch"); n != 0 {
+		t.Fatalf("%d SendMessageBatch calls", n)
+	}
+}
+
+// A queue URL naming no queue is a permanent refusal: 500
+// CONFIGURATION_ERROR after one call, AWS's text in the log only. (It
+// used to be retried until the budget ran out and answered 503.)
+func TestMissingQueueIsAConfigurationErrorAtOnce(t *testing.T) {
+	both(t, func(t *testing.T, v apigw.Version) {
+		e, q := queuedEnv(t)
+		e.sendTo(e.cfg.PushQueueURL + "-gone")
+		a := e.call(ctxWithin(t, 6*time.Second), request{method: "POST", path: "/credentials/" + credID + "/items", body: itemsBody("APPEND", "a@example.com")}, v)
+		t.Logf("%d %s, %d SendMessageBatch calls", a.Status, a.code(), q.Calls("SendMessageBatch"))
+		if a.Status != 500 || a.code() != "CONFIGURATION_ERROR" || a.errField("category") != "CONFIGURATION" || a.Headers["Retry-After"] != "" {
+			t.Fatalf("%d %v %s", a.Status, a.Headers, a.Raw)
+		}
+		if msg, _ := a.errField("message").(string); !strings.Contains(msg, "queue") {
+			t.Errorf("the message does not name the queue: %q", msg)
+		}
+		if n := q.Calls("SendMessageBatch"); n != 1 {
+			t.Errorf("%d SendMessageBatch calls, want 1", n)
+		}
+		if strings.Contains(a.Raw, "NonExistentQueue") || strings.Contains(a.Raw, "does not exist") {
+			t.Errorf("AWS's text in the answer: %s", a.Raw)
+		}
+		if !strings.Contains(e.logs.String(), "NonExistentQueue") && !strings.Contains(e.logs.String(), "QueueDoesNotExist") {
+			t.Errorf("the log lacks AWS's code: %s", e.logs.String())
+		}
+	})
 }

@@ -18,15 +18,26 @@ const maxRemembered = 50_000
 // signature is still fresh; after that, the library refuses it as stale. A
 // request is its webhook-id and its timestamp as the library reads it (a
 // number: "0T" and "T" are the same request). A sender's retry is signed
-// anew with a new timestamp, so it passes. Entries are forgotten once
-// their signature is stale; when the memory is full the oldest goes, so
-// the guard never stops remembering. The memory is per process: a replay
-// that reaches another instance is caught only by the timestamp.
+// anew with a new timestamp, so it passes.
+//
+// A request is claimed once its signature checks out and held while it
+// runs: an identical one meanwhile is told it is in progress. It is
+// remembered only once its outcome is final; a 429 or a 5xx invites the
+// same bytes again, so then it is forgotten (DESIGN.md §6). Entries are
+// forgotten once their signature is stale; when the memory is full the
+// oldest goes, so the guard never stops remembering. The memory is per
+// process: a replay that reaches another instance is caught only by the
+// timestamp.
 type replayGuard struct {
 	mu    sync.Mutex
-	seen  map[string]time.Time // key -> when its signature goes stale
-	order []replayEntry        // keys in the order they were remembered (a queue)
-	head  int                  // order[head:] are live
+	seen  map[string]replayState
+	order []replayEntry // keys in the order they were claimed (a queue)
+	head  int           // order[head:] are live
+}
+
+type replayState struct {
+	until   time.Time // when the signature goes stale
+	running bool      // claimed, not yet settled
 }
 
 type replayEntry struct {
@@ -38,36 +49,63 @@ func replayKey(id string, signedAt int64) string {
 	return strconv.FormatInt(signedAt, 10) + "." + id
 }
 
-// firstUse records the request and reports whether it was new.
-func (g *replayGuard) firstUse(id string, signedAt int64, now time.Time) bool {
-	key := replayKey(id, signedAt)
+// What a claim found.
+type claimResult int
+
+const (
+	claimedNew     claimResult = iota // not seen: it runs, and is settled after
+	alreadyRunning                    // an identical request is running now
+	alreadyDone                       // an identical request was answered for good
+)
+
+// claim marks a request as running, unless an identical one is running or
+// was answered for good.
+func (g *replayGuard) claim(key string, signedAt int64, now time.Time) claimResult {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.seen == nil {
-		g.seen = map[string]time.Time{}
+		g.seen = map[string]replayState{}
 	}
-	if until, ok := g.seen[key]; ok && now.Before(until) {
-		return false
+	if st, ok := g.seen[key]; ok && now.Before(st.until) {
+		if st.running {
+			return alreadyRunning
+		}
+		return alreadyDone
 	}
 	g.forget(now)
 	until := time.Unix(signedAt, 0).Add(signatureTolerance)
-	g.seen[key] = until
+	g.seen[key] = replayState{until: until, running: true}
 	g.order = append(g.order, replayEntry{key, until})
-	return true
+	return claimedNew
+}
+
+// settle ends a claim: a final outcome is remembered until the signature
+// goes stale; any other is forgotten, so the same bytes may run again.
+func (g *replayGuard) settle(key string, final bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.seen[key]
+	switch {
+	case !ok: // dropped meanwhile, the memory being full
+	case final:
+		st.running = false
+		g.seen[key] = st
+	default:
+		delete(g.seen, key)
+	}
 }
 
 // forget drops the entries at the front of the queue that are stale, and
-// the oldest while the memory is full. An entry whose key was remembered
-// again later stays in the map under its newer time.
+// the oldest while the memory is full. The queue bounds the map: every key
+// in the map is in the queue (a key claimed again after a non-final
+// outcome is in it twice; its time, made from the key, is the same).
 func (g *replayGuard) forget(now time.Time) {
 	for g.head < len(g.order) {
 		e := g.order[g.head]
-		if now.Before(e.until) && len(g.seen) < maxRemembered {
+		if now.Before(e.until) && len(g.order)-g.head < maxRemembered {
 			break
 		}
-		if g.seen[e.key].Equal(e.until) {
-			delete(g.seen, e.key)
-		}
+		delete(g.seen, e.key)
 		g.order[g.head] = replayEntry{}
 		g.head++
 	}

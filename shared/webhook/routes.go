@@ -42,7 +42,7 @@ func decode(body []byte, v any) error {
 	case errors.As(err, &te) && te.Field != "":
 		return badRequest(fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value), nil)
 	case errors.As(err, &ue):
-		return badRequest("the body has an unknown field "+strconv.Quote(clip(ue.Field)), nil)
+		return badRequest("the body has an unknown field "+strconv.Quote(galxe.Clip(ue.Field)), nil)
 	case errors.As(err, &te):
 		return badRequest("the body must be a JSON object, not "+te.Value, nil)
 	}
@@ -65,14 +65,14 @@ func jsonKind(goKind string) string {
 // REMOVE with a queue: 202) or sends it to Galxe in batches (200).
 func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (int, any, error) {
 	if !credentials.ValidCredID(credID) {
-		return 0, nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", clip(credID)), nil)
+		return 0, nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", galxe.Clip(credID)), nil)
 	}
 	var in itemsBody
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
 	if !credentials.ValidOperation(in.Operation) {
-		return 0, nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", clip(in.Operation)), nil)
+		return 0, nil, badRequest(fmt.Sprintf("operation must be APPEND, REMOVE or REPLACE, not %q", galxe.Clip(in.Operation)), nil)
 	}
 	if len(in.Items) == 0 {
 		return 0, nil, badRequest("items must be a non-empty array of strings", nil)

@@ -28,19 +28,21 @@ const (
 	CodeTokenUnavailable   = "TOKEN_UNAVAILABLE"
 	CodeConfigurationError = "CONFIGURATION_ERROR"
 	CodeQueueUnavailable   = "QUEUE_UNAVAILABLE"
+	CodeRequestInProgress  = "REQUEST_IN_PROGRESS"
 
 	CategoryRequest       = "REQUEST"
 	CategoryUpstream      = "UPSTREAM"
 	CategoryConfiguration = "CONFIGURATION"
 )
 
-// RequestError is a problem with the caller's request: 400, 401, 404, 405
-// or 413, said in words the caller can act on.
+// RequestError is a problem with the caller's request: 400, 401, 404, 405,
+// 409 or 413, said in words the caller can act on.
 type RequestError struct {
-	Status  int
-	Code    string
-	Message string
-	Details any
+	Status     int
+	Code       string
+	Message    string
+	Details    any
+	RetryAfter time.Duration // when the same request may be sent again; 0: not
 }
 
 func (e *RequestError) Error() string { return e.Message }
@@ -124,6 +126,7 @@ func problemFor(err error, requestID string) problem {
 	switch {
 	case errors.As(err, &reqErr):
 		status, f.Code, f.Category, f.Message, f.Details = reqErr.Status, reqErr.Code, CategoryRequest, reqErr.Message, reqErr.Details
+		retryAfter = reqErr.RetryAfter
 	case errors.Is(err, galxe.ErrUnknownOperation):
 		status, f.Code, f.Category, f.Message = http.StatusBadRequest, CodeUnknownOperation, CategoryRequest, err.Error()
 		f.Details = map[string]any{"operations": galxe.OperationNames()}
@@ -141,6 +144,12 @@ func problemFor(err error, requestID string) problem {
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 			retryAfter = max(gerr.RetryAfter, defaultRetryAfter)
 		}
+	case errors.As(err, &qerr) && qerr.Permanent:
+		// No such queue, access denied, an entry refused for good: no retry
+		// can change it. AWS's text names the account: the log has it.
+		status, f.Code, f.Category = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration
+		f.Message = "the push queue (PUSH_QUEUE_URL) refused the push for good: the queue is missing or not allowed, or it refused a message; the function's log says why"
+		internal = qerr.Error()
 	case errors.As(err, &qerr):
 		// Nothing is answered 202 that was not queued; what was queued is
 		// harmless to queue again (APPEND and REMOVE are idempotent).

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
@@ -112,7 +111,7 @@ func (h *Handler) Handle(ctx context.Context, event []byte) any {
 		// in the event's own shape.
 		p := problemFor(badRequest(err.Error(), nil), req.RequestID)
 		o = outcome{resp: p.response(), failure: &p}
-		req.Method, req.Path = clip(req.Method), clip(req.Path)
+		req.Method, req.Path = galxe.Clip(req.Method), galxe.Clip(req.Path)
 	} else {
 		o = h.serve(ctx, req)
 	}
@@ -131,14 +130,14 @@ type outcome struct {
 // logOutcome writes the invocation's one line: the route, the outcome, what
 // Galxe was asked and how long it took, and the code and category of a failure.
 func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome, took time.Duration, up *obs.Upstream) {
-	attrs := []any{"method", clip(req.Method), "path", clip(req.Path), "status", o.resp.Status,
+	attrs := []any{"method", galxe.Clip(req.Method), "path", galxe.Clip(req.Path), "status", o.resp.Status,
 		"duration_ms", took.Milliseconds(), "api_request_id", req.RequestID}
 	switch o.route.name {
 	case "":
 	case "operation":
-		attrs = append(attrs, "route", o.route.name, "operation", clip(o.route.param))
+		attrs = append(attrs, "route", o.route.name, "operation", galxe.Clip(o.route.param))
 	case "items":
-		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", clip(o.route.param))
+		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", galxe.Clip(o.route.param))
 	default:
 		attrs = append(attrs, "route", o.route.name)
 	}
@@ -185,11 +184,11 @@ func match(method, path string) (route, error) {
 		r = route{name: "operation", param: parts[1]}
 	default:
 		return route{}, &RequestError{Status: http.StatusNotFound, Code: CodeRouteNotFound,
-			Message: fmt.Sprintf("no route for %s %s", clip(method), clip(path))}
+			Message: fmt.Sprintf("no route for %s %s", galxe.Clip(method), galxe.Clip(path))}
 	}
 	if method != want {
 		return route{}, &RequestError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: fmt.Sprintf("%s takes %s, not %s", clip(path), want, clip(method))}
+			Message: fmt.Sprintf("%s takes %s, not %s", galxe.Clip(path), want, galxe.Clip(method))}
 	}
 	return r, nil
 }
@@ -203,7 +202,7 @@ func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response 
 // then /health, which never reads the body, then the signature headers,
 // then the body (decoded from base64, size-limited), then the signature,
 // then the content.
-func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
+func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
 	fail := func(r route, err error) outcome {
 		p := problemFor(err, req.RequestID)
 		return outcome{resp: p.response(), route: r, failure: &p}
@@ -228,8 +227,13 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) outcome {
 		return fail(r, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
 			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", len(req.Body), MaxBodyBytes)})
 	}
-	if err := h.authenticate(ctx, req); err != nil {
+	replay, err := h.authenticate(ctx, req)
+	if err != nil {
 		return fail(r, err)
+	}
+	if replay != "" {
+		// Remembered only once the outcome is final (a panic's is not).
+		defer func() { h.replays.settle(replay, final(o.resp)) }()
 	}
 	var (
 		data   any
@@ -262,29 +266,37 @@ func (h *Handler) health() apigw.Response {
 	return apigw.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// final reports whether an answer is a request's last word: not a 5xx,
+// nor an answer that invites the same request again (429 and 409 come
+// with Retry-After).
+func final(resp apigw.Response) bool {
+	return resp.Status >= 200 && resp.Status < 500 && resp.Header["Retry-After"] == ""
+}
+
 // authenticate checks the Standard Webhooks signature over the decoded
 // body; the library compares in constant time and refuses stale
 // timestamps. A signature that does not match may be from a rotated
 // secret: the secret is read again (at most once a minute per process) and
-// the signature checked again if it changed.
-func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
+// the signature checked again if it changed. A signed request is claimed
+// in the replay memory: the key it returns is settled once answered.
+func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) (replay string, err error) {
 	switch h.auth {
 	case config.AuthNone:
-		return nil
+		return "", nil
 	case config.AuthStandardWebhooks:
 	default:
-		return &config.Error{Problems: []string{"WEBHOOK_AUTH is not a known mode"}}
+		return "", &config.Error{Problems: []string{"WEBHOOK_AUTH is not a known mode"}}
 	}
 	if h.secret == nil {
-		return &config.Error{Problems: []string{"no webhook signing secret configured"}}
+		return "", &config.Error{Problems: []string{"no webhook signing secret configured"}}
 	}
 	sec, err := h.secret.Get(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	wh, err := h.verifierFor(sec)
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = wh.Verify(req.Body, req.Header)
 	if isMismatch(err) {
@@ -295,15 +307,20 @@ func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) error {
 		}
 	}
 	if err != nil {
-		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
+		return "", &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
 	}
 	id := req.Header.Get(standardwebhooks.HeaderWebhookID)
 	signedAt, _ := strconv.ParseInt(req.Header.Get(standardwebhooks.HeaderWebhookTimestamp), 10, 64) // digits, checked
-	if !h.replays.firstUse(id, signedAt, time.Now()) {
-		return &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
+	key := replayKey(id, signedAt)
+	switch h.replays.claim(key, signedAt, time.Now()) {
+	case alreadyRunning:
+		return "", &RequestError{Status: http.StatusConflict, Code: CodeRequestInProgress, RetryAfter: defaultRetryAfter,
+			Message: "this signed request is being answered now; send it again later"}
+	case alreadyDone:
+		return "", &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
 			Message: "this signed request was already received (replay); a retry must be signed anew"}
 	}
-	return nil
+	return key, nil
 }
 
 // Bounds on the signature headers, checked before anything parses them: a
@@ -378,19 +395,4 @@ func (h *Handler) verifierFor(sec secret.Value) (*standardwebhooks.Webhook, erro
 	}
 	h.verifier, h.verifierOf = wh, sec
 	return wh, nil
-}
-
-// maxEcho is the most of a caller's input a message or a log line repeats.
-const maxEcho = 256
-
-// clip cuts caller input to maxEcho bytes, on a character boundary.
-func clip(s string) string {
-	if len(s) <= maxEcho {
-		return s
-	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }

@@ -223,6 +223,89 @@ func TestReplayedSignatureRefused(t *testing.T) {
 	})
 }
 
+// A signed request is remembered once its outcome is final: the same
+// bytes sent again after a 503 or a 429, which invite them, are processed;
+// after a final answer they are a replay.
+func TestRetryAfterNonFinalOutcomeProcessed(t *testing.T) {
+	t.Run("503 QUEUE_UNAVAILABLE", func(t *testing.T) {
+		e, q := queuedEnv(t)
+		r := request{method: "POST", path: "/credentials/" + credID + "/items", body: itemsBody("APPEND", "a@example.com"),
+			id: "msg_queue_down", signAt: time.Now()}
+		q.SetDown(true)
+		first := e.call(ctxWithin(t, 2*time.Second), r, apigw.V2)
+		q.SetDown(false)
+		again := e.call(ctxWithin(t, 10*time.Second), r, apigw.V2)
+		replay := e.call(ctxWithin(t, 10*time.Second), r, apigw.V2)
+		if first.Status != 503 || again.Status != 202 || replay.Status != 401 {
+			t.Fatalf("first %d, again %d %s, replay %d", first.Status, again.Status, again.Raw, replay.Status)
+		}
+		if n := len(q.Messages("push")); n != 1 {
+			t.Fatalf("%d messages queued, want 1", n)
+		}
+	})
+	t.Run("429", func(t *testing.T) {
+		e := newEnv(t, setup{})
+		e.srv.Fail(galxetest.QuotaSpent("monthly"))
+		r := request{method: "POST", path: "/operations/health", id: "msg_rate_limited", signAt: time.Now()}
+		first := e.call(context.Background(), r, apigw.V2)
+		again := e.call(context.Background(), r, apigw.V2)
+		replay := e.call(context.Background(), r, apigw.V2)
+		if first.Status != 429 || again.Status != 200 || replay.Status != 401 {
+			t.Fatalf("first %d, again %d %s, replay %d", first.Status, again.Status, again.Raw, replay.Status)
+		}
+		if n := e.srv.Requests(); n != 2 {
+			t.Fatalf("Galxe saw %d requests, want 2", n)
+		}
+	})
+}
+
+// gatedGalxe holds every call until released, counting them.
+type gatedGalxe struct {
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedGalxe) Do(ctx context.Context, _ string, _ any) (*galxe.Result, error) {
+	if g.calls.Add(1) == 1 { // a second call would not wait: a failing test ends rather than hangs
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return &galxe.Result{Data: json.RawMessage(`{"__typename":"Query"}`), Attempts: 1}, nil
+}
+
+// Two identical signed requests at once: one runs; the other is told it
+// is in progress and never reaches Galxe. Once the first is answered for
+// good, the same bytes are a replay.
+func TestConcurrentIdenticalRequestsRunOnce(t *testing.T) {
+	e := newEnv(t, setup{})
+	g := &gatedGalxe{entered: make(chan struct{}), release: make(chan struct{})}
+	e.h = webhook.New(webhook.Options{Config: e.cfg, Galxe: g, WebhookSecret: e.cfg.WebhookSecretSource(nil)})
+	r := request{method: "POST", path: "/operations/health", id: "msg_twice", signAt: time.Now()}
+	firstOut := make(chan []byte, 1)
+	ev := r.event(t, apigw.V2)
+	go func() {
+		out, _ := lambda.NewHandler(e.h).Invoke(context.Background(), ev)
+		firstOut <- out
+	}()
+	<-g.entered
+	second := e.call(context.Background(), r, apigw.V2)
+	close(g.release)
+	var first struct {
+		StatusCode int `json:"statusCode"`
+	}
+	if err := json.Unmarshal(<-firstOut, &first); err != nil {
+		t.Fatal(err)
+	}
+	third := e.call(context.Background(), r, apigw.V2)
+	if first.StatusCode != 200 || second.Status != 409 || second.code() != "REQUEST_IN_PROGRESS" || second.Headers["Retry-After"] == "" || third.Status != 401 {
+		t.Fatalf("first %d, second %d %s, third %d %s", first.StatusCode, second.Status, second.Raw, third.Status, third.Raw)
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("Galxe called %d times, want 1", n)
+	}
+}
+
 func both(t *testing.T, f func(t *testing.T, v apigw.Version)) {
 	for _, v := range versions {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { f(t, v) })
@@ -417,13 +500,16 @@ func TestGalxeErrorsMapped(t *testing.T) {
 		{"hung", slow, 504, "UPSTREAM_TIMEOUT", "UPSTREAM", ""},
 	}
 	for _, c := range cases {
-		both(t, func(t *testing.T, v apigw.Version) {
-			t.Run(c.name, func(t *testing.T) {
-				e := newEnv(t, setup{reserve: 100 * time.Millisecond})
+		// Retried kinds run out their budget: a second of reserve and two of
+		// budget leave any machine time to answer; the cases run side by side.
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			both(t, func(t *testing.T, v apigw.Version) {
+				e := newEnv(t, setup{reserve: time.Second})
 				for range 200 {
 					e.srv.Fail(c.fault)
 				}
-				ctx := ctxWithin(t, 700*time.Millisecond)
+				ctx := ctxWithin(t, 3*time.Second)
 				a := e.call(ctx, request{method: "POST", path: "/operations/credential",
 					body: fmt.Sprintf(`{"variables":{"id":%q}}`, credID)}, v)
 				if ctx.Err() != nil {
