@@ -36,7 +36,7 @@ func TestSampleEvents(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	wh := lambda.NewHandler(webhook.New(webhook.Options{Config: cfg, Galxe: client, Log: log}))
 	sched := lambda.NewHandler(&jobs.Runner{Galxe: client, Log: log})
-	push := lambda.NewHandler(&pusher.Handler{Galxe: client, Log: log})
+	push := lambda.NewHandler((&pusher.Handler{Galxe: client, Log: log}).Handle)
 
 	files, _ := filepath.Glob("../events/*.json")
 	if len(files) < 10 {

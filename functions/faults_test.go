@@ -126,7 +126,7 @@ func startSystem(t *testing.T, gopts galxetest.Options, prepare func(s *system),
 	// The pusher is wired as its main wires it, on the scheduled function's
 	// cold start (the same configuration: a token, no webhook secret), so
 	// the SSM matrix still counts two cold starts.
-	s.pusher = lambda.NewHandler(&pusher.Handler{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log, Metrics: jd.Metrics})
+	s.pusher = lambda.NewHandler((&pusher.Handler{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log, Metrics: jd.Metrics}).Handle)
 	s.webhook = lambda.NewHandler(webhook.New(webhook.Options{Config: wd.Config, Galxe: wd.Galxe, GalxeErr: wd.GalxeErr,
 		WebhookSecret: wd.WebhookSecret, Log: wd.Log}))
 	s.jobs = lambda.NewHandler(&jobs.Runner{Galxe: jd.Galxe, GalxeErr: jd.GalxeErr, Log: jd.Log})

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
@@ -51,12 +50,6 @@ type Handler struct {
 	Metrics     *obs.Metrics
 
 	warm atomic.Bool
-}
-
-// Invoke makes a Handler a lambda.Handler as well, for harnesses that hold
-// one: the event is decoded by aws-lambda-go, as with lambda.Start(h.Handle).
-func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
 }
 
 func (h *Handler) logger() *slog.Logger {
