@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Function is one function of the stack, run as Lambda runs it: one
@@ -68,14 +71,29 @@ func (f *Function) release(e *Emulated) {
 	}
 }
 
-// Invoke runs one invocation on a free instance.
+// Invoke runs one invocation on a free instance. An instance that refuses
+// the connection never received the event, so it is stopped and the event
+// goes to another: an emulator can lose its port to another process between
+// the free-port probe and its own bind, and exit after a foreign listener
+// answered the readiness check.
 func (f *Function) Invoke(ctx context.Context, event []byte) (*Invocation, error) {
-	e, err := f.acquire(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		e, err := f.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		inv, err := e.Invoke(ctx, event)
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) && attempt < 3 {
+			e.Stop()
+			f.mu.Lock()
+			f.all = slices.DeleteFunc(f.all, func(x *Emulated) bool { return x == e })
+			f.mu.Unlock()
+			f.release(e)
+			continue
+		}
+		f.release(e)
+		return inv, err
 	}
-	defer f.release(e)
-	return e.Invoke(ctx, event)
 }
 
 // Instances is how many instances have been started.

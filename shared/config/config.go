@@ -50,8 +50,8 @@ type Config struct {
 	WebhookSecretParameter string
 	webhookSecret          string
 	MaxItemsPerRequest     int
-	PushQueueURL           string // PUSH_QUEUE_URL: APPEND and REMOVE go through this queue
-	DeadLetterQueueURL     string // PUSH_DEAD_LETTER_QUEUE_URL: the pusher's refused messages
+	PushQueueURL           string        // PUSH_QUEUE_URL: APPEND and REMOVE go through this queue
+	DeadLetterQueueURL     string        // PUSH_DEAD_LETTER_QUEUE_URL: the pusher's refused messages
 	StateTable             string        // STATE_TABLE: the fleet's shared state (DESIGN.md §11); empty: per process
 	IdempotencyTTL         time.Duration // IDEMPOTENCY_TTL_SECONDS: how long a delivery's answer is kept
 
