@@ -16,12 +16,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 )
 
 // Deps are what a handler is built from.
@@ -37,6 +39,10 @@ type Deps struct {
 	// once when a service is configured; AWSErr says why it is missing.
 	AWS    aws.Config
 	AWSErr error
+	// State is the fleet's shared-state table (STATE_TABLE), nil without
+	// one; StateErr says why a configured table cannot be used.
+	State    *state.Table
+	StateErr error
 }
 
 // Init builds the dependencies. withWebhookSecret also loads the webhook
@@ -87,6 +93,14 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 		})
 	}
 	wg.Wait()
+
+	if cfg.StateTable != "" {
+		if d.AWSErr != nil {
+			d.StateErr = d.AWSErr
+		} else {
+			d.State = state.New(dynamodb.NewFromConfig(d.AWS), cfg.StateTable)
+		}
+	}
 
 	client, err := cfg.NewClient(d.Token, d.Metrics.Attempt)
 	if err != nil {
