@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,6 +130,9 @@ func printAddresses(w io.Writer, st Status) {
 	if st.SQS != "" {
 		fmt.Fprintf(w, "  SQS stand-in       %s (queues %s, %s; the pusher drains the first)\n", st.SQS, PushQueueName, PushDeadLetterQueue)
 	}
+	if st.DynamoDB != "" {
+		fmt.Fprintf(w, "  DynamoDB stand-in  %s (table %s: deliveries, push marks)\n", st.DynamoDB, StateTableName)
+	}
 	for _, fn := range Functions {
 		fmt.Fprintf(w, "  %-18s %s\n", fn+" function", st.Functions[fn])
 	}
@@ -147,8 +151,9 @@ in another terminal:
 
 // answer is what a function said, read the same way for both functions.
 type answer struct {
-	status int    // the API Gateway status, or 200/500 for a job's success/failure
-	body   string // the response body, or the job's summary or error
+	status  int               // the API Gateway status, or 200/500 for a job's success/failure
+	body    string            // the response body, or the job's summary or error
+	headers map[string]string // the API Gateway response's headers, names lower-cased
 }
 
 func readAnswer(fn string, inv *Invocation) answer {
@@ -157,11 +162,16 @@ func readAnswer(fn string, inv *Invocation) answer {
 	}
 	if fn == "webhook" {
 		var r struct {
-			StatusCode int    `json:"statusCode"`
-			Body       string `json:"body"`
+			StatusCode int               `json:"statusCode"`
+			Body       string            `json:"body"`
+			Headers    map[string]string `json:"headers"`
 		}
 		if json.Unmarshal(inv.Body, &r) == nil && r.StatusCode != 0 {
-			return answer{status: r.StatusCode, body: r.Body}
+			a := answer{status: r.StatusCode, body: r.Body, headers: map[string]string{}}
+			for k, v := range r.Headers {
+				a.headers[strings.ToLower(k)] = v
+			}
+			return a
 		}
 	}
 	return answer{status: 200, body: string(inv.Body)}
@@ -237,7 +247,7 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 	}
 	total := len(checks)
 	if s.Galxe != nil && s.Events != nil {
-		for _, q := range queueChecks() {
+		for _, q := range queueChecks(s.SharedState) {
 			total++
 			ok, err := q.run(ctx, s, w)
 			if err != nil {
@@ -262,8 +272,13 @@ type queueCheck struct {
 	run  func(ctx context.Context, s *Stack, w io.Writer) (bool, error)
 }
 
-func queueChecks() []queueCheck {
-	return []queueCheck{{"a burst of one-address pushes through the queue", demoBurst}, {"a credential Galxe does not know", demoDeadLetter}}
+func queueChecks(shared bool) []queueCheck {
+	checks := []queueCheck{{"a burst of one-address pushes through the queue", demoBurst}, {"a credential Galxe does not know", demoDeadLetter}}
+	if shared {
+		checks = append(checks, queueCheck{"an older APPEND redelivered after a later REMOVE", demoRedelivered},
+			queueCheck{"one delivery sent to two instances", demoDeliveredTwice})
+	}
+	return checks
 }
 
 // demoBurst sends 40 one-address pushes at once, signed as a sender would,
@@ -364,6 +379,70 @@ func demoDeadLetter(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 	fmt.Fprintf(w, "\n=== a credential Galxe does not know: %s\n", mark)
 	fmt.Fprintf(w, "the webhook answered %d %s; the pusher's call was refused, and the message is in %s with error_code %q\n",
 		a.status, clip(a.body, 200), PushDeadLetterQueue, code)
+	return ok, nil
+}
+
+// demoRedelivered shows pushes applied in order across deliveries: an
+// APPEND that reaches the pusher after a later REMOVE of the same address
+// (a redelivery, or SQS's lack of order) is skipped, not applied.
+func demoRedelivered(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
+	const addr = "0x00000000000000000000000000000000000000aa"
+	cred := galxetest.DemoCredentialID
+	message := func(op string, at time.Time) string {
+		b, _ := json.Marshal(map[string]any{"credId": cred, "operation": op, "items": []string{addr}, "at": at.UnixMilli()})
+		return string(b)
+	}
+	holds := func() bool { return slices.Contains(s.Galxe.Items(cred), addr) }
+	drained := func() bool { return len(s.SQS.Messages(PushQueueName)) == 0 }
+	accepted := time.Now()
+	s.SQS.Put(PushQueueName, message("APPEND", accepted.Add(-2*time.Second)))
+	appended := waitUntil(ctx, 30*time.Second, func() bool { return drained() && holds() })
+	s.SQS.Put(PushQueueName, message("REMOVE", accepted))
+	removed := waitUntil(ctx, 30*time.Second, func() bool { return drained() && !holds() })
+	calls := s.Galxe.Calls("credentialItems")
+	// The same APPEND, accepted before the REMOVE, delivered again now.
+	s.SQS.Put(PushQueueName, message("APPEND", accepted.Add(-time.Second)))
+	done := waitUntil(ctx, 30*time.Second, drained)
+	skipped := done && !holds() && s.Galxe.Calls("credentialItems") == calls
+	ok := appended && removed && skipped
+	mark := "as expected"
+	if !ok {
+		mark = "WRONG"
+	}
+	fmt.Fprintf(w, "\n=== an older APPEND redelivered after a later REMOVE: %s\n", mark)
+	fmt.Fprintf(w, "APPEND then REMOVE of %s applied (held %v, then removed %v); the APPEND accepted before the REMOVE, delivered again, was skipped by its mark: Galxe saw %d more calls and holds it: %v\n",
+		addr, appended, removed, s.Galxe.Calls("credentialItems")-calls, holds())
+	return ok, nil
+}
+
+// demoDeliveredTwice sends one signed REPLACE to two webhook instances, as
+// a sender's retry after a timeout would: Galxe runs it once, and the
+// second instance answers with the first one's stored answer.
+func demoDeliveredTwice(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
+	body := []byte(`{"operation":"REPLACE","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","0x00000000000000000000000000000000000000bb"]}`)
+	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/" + galxetest.DemoCredentialID + "/items", Body: body}, "demo-twice", time.Now())
+	if err == nil {
+		ev, err = s.Sign(ev)
+	}
+	if err != nil {
+		return false, err
+	}
+	before := s.Galxe.Calls("credentialItems")
+	invs, err := s.Functions["webhook"].InvokeEach(ctx, ev, 2)
+	if err != nil {
+		return false, err
+	}
+	first, second := readAnswer("webhook", invs[0]), readAnswer("webhook", invs[1])
+	replayed := second.headers["idempotent-replayed"] == "true"
+	calls := s.Galxe.Calls("credentialItems") - before
+	ok := first.status == 200 && second.status == 200 && second.body == first.body && replayed && calls == 1
+	mark := "as expected"
+	if !ok {
+		mark = "WRONG"
+	}
+	fmt.Fprintf(w, "\n=== one delivery sent to two instances: %s\n", mark)
+	fmt.Fprintf(w, "the same signed REPLACE to two webhook instances: the first answered %d %s; the second %d, byte-identical: %v, Idempotent-Replayed: %v; Galxe ran it %d time(s)\n",
+		first.status, clip(first.body, 160), second.status, second.body == first.body, replayed, calls)
 	return ok, nil
 }
 

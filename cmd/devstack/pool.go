@@ -103,6 +103,34 @@ func (f *Function) Instances() int {
 	return len(f.all)
 }
 
+// InvokeEach runs the same event on k different instances, one after the
+// other (as a sender's retry reaching another instance would), holding
+// them all so that none serves twice.
+func (f *Function) InvokeEach(ctx context.Context, event []byte, k int) ([]*Invocation, error) {
+	held := make([]*Emulated, 0, k)
+	defer func() {
+		for _, e := range held {
+			f.release(e)
+		}
+	}()
+	for range k {
+		e, err := f.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, e)
+	}
+	invs := make([]*Invocation, k)
+	for i, e := range held {
+		inv, err := e.Invoke(ctx, event)
+		if err != nil {
+			return nil, err
+		}
+		invs[i] = inv
+	}
+	return invs, nil
+}
+
 // Output is everything the function's instances wrote so far.
 func (f *Function) Output() string {
 	f.mu.Lock()

@@ -211,6 +211,7 @@ type Status struct {
 	Galxe     string            `json:"galxe"`
 	SSM       string            `json:"ssm"`
 	SQS       string            `json:"sqs,omitempty"`
+	DynamoDB  string            `json:"dynamodb,omitempty"`
 	Functions map[string]string `json:"functions"`
 }
 
@@ -218,6 +219,9 @@ func (s *Stack) status(front string) Status {
 	st := Status{URL: front, API: front, Galxe: s.Endpoint, SSM: s.SSM.URL, Functions: map[string]string{}}
 	if s.Events != nil {
 		st.SQS = s.SQS.URL
+	}
+	if s.SharedState {
+		st.DynamoDB = s.DynamoDB.URL
 	}
 	for _, fn := range Functions {
 		st.Functions[fn] = front + "/2015-03-31/functions/" + fn + "/invocations"

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/galxe-lambda/galxe-lambda/shared/dynamotest"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 	"github.com/galxe-lambda/galxe-lambda/shared/ssmtest"
@@ -39,6 +40,8 @@ const (
 	PushDeadLetterQueue = "galxe-lambda-PushDeadLetterQueue"
 	// PusherConcurrency is the event source's MaximumConcurrency, as in the template.
 	PusherConcurrency = 2
+	// StateTableName is the shared-state table, as a deployed stack's would be named.
+	StateTableName = "galxe-lambda-StateTable"
 )
 
 // Options configure a Stack.
@@ -68,6 +71,9 @@ type Options struct {
 	// BatchWindow is the event source's batching window; 0: 1 s (the
 	// template's default is 10 s; a shorter one keeps local runs brisk).
 	BatchWindow time.Duration
+	// NoSharedState leaves STATE_TABLE unset: each process keeps its own
+	// memory, as a deployment without the table would.
+	NoSharedState bool
 }
 
 // DefaultInstances is how many instances of a function run at most.
@@ -79,6 +85,8 @@ type Stack struct {
 	Galxe         *galxetest.Server // nil against the real Galxe
 	SSM           *ssmtest.Server
 	SQS           *sqstest.Server
+	DynamoDB      *dynamotest.Server // the shared-state table's stand-in
+	SharedState   bool               // the functions have STATE_TABLE
 	PushQueueURL  string
 	DeadLetterURL string
 	Events        *sqstest.EventSource // nil when Synchronous
@@ -111,7 +119,7 @@ func randomHex(n int) string {
 
 // Start brings the stack up. On error, whatever started is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	s = &Stack{SSM: ssmtest.NewServer(), SQS: sqstest.NewServer(), Functions: map[string]*Function{}}
+	s = &Stack{SSM: ssmtest.NewServer(), SQS: sqstest.NewServer(), DynamoDB: dynamotest.NewServer(), Functions: map[string]*Function{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -143,6 +151,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	// sees its failures come round fast; with the default 120 s, 720 s.
 	s.PushQueueURL = s.SQS.CreateQueue(PushQueueName, sqstest.QueueOptions{VisibilityTimeout: 6 * time.Duration(o.timeout("pusher")) * time.Second,
 		DeadLetter: PushDeadLetterQueue, MaxReceiveCount: 400}) // as the template
+	s.DynamoDB.CreateTable(StateTableName)
+	s.SharedState = !o.NoSharedState
 
 	for _, fn := range Functions {
 		bootstrap := o.Bootstraps[fn]
@@ -165,8 +175,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			"AWS_EC2_METADATA_DISABLED":       "true",
 			"AWS_ENDPOINT_URL_SSM":            s.SSM.URL,
 			"AWS_ENDPOINT_URL_SQS":            s.SQS.URL,
+			"AWS_ENDPOINT_URL_DYNAMODB":       s.DynamoDB.URL,
 			"GALXE_ACCESS_TOKEN_PARAMETER":    TokenParameter,
 			"GALXE_ENDPOINT":                  s.Endpoint,
+		}
+		if s.SharedState {
+			vars["STATE_TABLE"] = StateTableName
 		}
 		switch fn {
 		case "webhook":
@@ -244,6 +258,9 @@ func (s *Stack) Close() {
 	}
 	if s.SQS != nil {
 		s.SQS.Close()
+	}
+	if s.DynamoDB != nil {
+		s.DynamoDB.Close()
 	}
 }
 
