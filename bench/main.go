@@ -8,11 +8,18 @@
 //     response arrives, over hundreds of invocations;
 //   - the handler path without a runtime (go test -bench);
 //   - a bulk push of 100,000 addresses to a Galxe stand-in that allows 10
-//     requests a second and answers in 150 ms.
+//     requests a second and answers in 150 ms;
+//   - the queued path (queue.go): a burst over eight webhook instances and a
+//     100,000-message backlog drained by two pushers;
+//   - the shared-state table (state.go): every function with STATE_TABLE
+//     set as the template sets it, against a DynamoDB stand-in; the
+//     webhook's items route without and with the table; the DynamoDB
+//     requests of a delivery and of a pushed item, and their monthly cost.
 //
 // The floors: "hello", the smallest aws-lambda-go function, and "library
 // floor", an empty handler linking the same libraries that loads the AWS
-// configuration and reads one SecureString at init.
+// configuration, reads one SecureString and makes the DynamoDB client at
+// init.
 //
 // BENCH_TRACE=1 logs each queued invocation's timing; BENCH_TRACE_LOGS=FILE
 // keeps the functions' own log lines.
@@ -32,6 +39,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
@@ -90,6 +98,10 @@ func main() {
 	ssm.PutSecure(secretParam, benchSecret)
 	fast := galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: -1})
 	defer fast.Close()
+	// The shared-state table, as the template gives it to every function.
+	ddb := newStateServer()
+	defer ddb.Close()
+	deployed := stateEnv(ddb)
 	env := func(galxeURL string, extra ...string) []string {
 		return append([]string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
@@ -101,13 +113,16 @@ func main() {
 			"GALXE_ENDPOINT=" + galxeURL,
 		}, extra...)
 	}
+	fastEnv := func(extra ...string) []string {
+		return env(fast.URL, append(append([]string{}, deployed...), extra...)...)
+	}
 
 	// Cold starts, round-robin so drift on the machine touches every binary alike.
 	log.Printf("cold starts: %d per binary ...", *starts)
 	cold := map[string][]time.Duration{}
 	for i := 0; i < *starts; i++ {
 		for _, b := range bins {
-			d, err := coldStart(b.host, env(fast.URL))
+			d, err := coldStart(b.host, fastEnv())
 			check(err)
 			cold[b.name] = append(cold[b.name], d)
 		}
@@ -125,13 +140,17 @@ func main() {
 	}
 	warmRes := map[string][]time.Duration{}
 	for _, c := range warmCases {
-		d, err := warmInvocations(c.bin, env(fast.URL, "GALXE_MAX_QPS=1000000"), c.event, *warm)
+		d, err := warmInvocations(c.bin, fastEnv("GALXE_MAX_QPS=1000000"), c.event, *warm)
 		check(err)
 		warmRes[c.name] = d
 	}
 
 	log.Print("webhook memory under hostile headers ...")
-	mem, err := webhookMemory(bins[0].host, env(fast.URL, "GALXE_MAX_QPS=1000000"))
+	mem, err := webhookMemory(bins[0].host, fastEnv("GALXE_MAX_QPS=1000000"))
+	check(err)
+
+	log.Printf("webhook items route: %d deliveries each, without and with the shared-state table ...", *warm)
+	items, err := itemsRoute(bins[0].host, env, *warm)
 	check(err)
 
 	var bulkRes *bulkResult
@@ -156,7 +175,7 @@ func main() {
 		"./shared/webhook", "./shared/credentials")
 
 	report := render(bins, cold, warmCases[0].name, warmRes, mem, bulkRes, goBench)
-	report = strings.Replace(report, queueMarker, renderQueue(burst, drain), 1)
+	report = strings.Replace(report, queueMarker, renderQueue(burst, drain)+renderState(items, burst, drain), 1)
 	fmt.Print(report)
 	if *out != "-" {
 		check(os.WriteFile(*out, []byte(report), 0o644))
@@ -321,6 +340,7 @@ type bulkResult struct {
 	peakRSS                                               int64 // bytes
 	eventBytes                                            int
 	summary                                               string
+	calls                                                 ddbCalls // the shared-state table's requests
 }
 
 func bulkPush(bin string, env func(string, ...string) []string, n int) (*bulkResult, error) {
@@ -333,7 +353,9 @@ func bulkPush(bin string, env func(string, ...string) []string, n int) (*bulkRes
 	}
 	ev, _ := json.Marshal(map[string]any{"job": "credential-items", "credId": bulkCredID, "operation": "APPEND", "items": items})
 
-	api, cmd, _, err := startFunction(bin, env(slow.URL, "GOGC=50")) // as the template sets it
+	ddb := newStateServer()
+	defer ddb.Close()
+	api, cmd, _, err := startFunction(bin, env(slow.URL, append([]string{"GOGC=50"}, stateEnv(ddb)...)...)) // as the template sets it
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +370,8 @@ func bulkPush(bin string, env func(string, ...string) []string, n int) (*bulkRes
 	batches := (n + 499) / 500
 	r := &bulkResult{items: n, batches: batches, rateLimited: slow.RateLimited(), requests: slow.Requests(),
 		received: slow.Received(bulkCredID), held: len(slow.Items(bulkCredID)), wall: inv.answered.Sub(inv.handed),
-		ideal: time.Duration(batches) * time.Second / 10, peakRSS: peakRSS(cmd.Process.Pid), eventBytes: len(ev), summary: string(inv.body)}
+		ideal: time.Duration(batches) * time.Second / 10, peakRSS: peakRSS(cmd.Process.Pid), eventBytes: len(ev), summary: string(inv.body),
+		calls: callsOf(ddb)}
 	return r, nil
 }
 
@@ -376,11 +399,13 @@ func apiEvent(method, path, body string) []byte {
 	return ev
 }
 
-var signSeq int
+// signSeq numbers the deliveries: each a new webhook-id, also when
+// several goroutines sign at once (a repeated id would be a duplicate
+// delivery to the shared-state table).
+var signSeq atomic.Int64
 
 func signed(event []byte) []byte {
-	signSeq++
-	return signedAs(event, fmt.Sprintf("msg_%d", signSeq))
+	return signedAs(event, fmt.Sprintf("msg_%d", signSeq.Add(1)))
 }
 
 func signedAs(event []byte, id string) []byte {
@@ -405,7 +430,7 @@ func renderQueue(burst *burstResult, drain *backlogResult) string {
 		warm := summarize(burst.warmAnswers)
 		first := summarize(burst.firstAnswers)
 		fmt.Fprintf(&b, "\n## Queued burst: %d one-address pushes over %d webhook instances, then the pushers\n\n", burstPushes, burstInstances)
-		fmt.Fprintf(&b, "Galxe stand-in at 10 requests/s and 150 ms a request; SQS stand-in; the event source with `MaximumConcurrency: %d` and a %v batching window; pushers at `GALXE_MAX_QPS=5`.\n\n", pushers, burst.window)
+		fmt.Fprintf(&b, "Galxe stand-in at 10 requests/s and 150 ms a request; SQS stand-in; the event source with `MaximumConcurrency: %d` and a %v batching window; pushers at `GALXE_MAX_QPS=5`; webhooks and pushers share one shared-state table on the DynamoDB stand-in.\n\n", pushers, burst.window)
 		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
 		fmt.Fprintf(&b, "| answered 202 | %d of %d | all |\n", burst.accepted, burstPushes)
 		fmt.Fprintf(&b, "| webhook answer, warm: median / p99 | %s / %s | p99 < 50 ms: %s |\n", ms(warm.median), ms(warm.p99), verdict(warm.p99 < 50*time.Millisecond))
@@ -421,10 +446,14 @@ func renderQueue(burst *burstResult, drain *backlogResult) string {
 		if drain.requests > 0 {
 			limited = float64(drain.rateLimited) / float64(drain.requests)
 		}
-		fmt.Fprintf(&b, "\n## Queue backlog: %d one-address messages drained by %d pushers at 5 requests/s each\n\n", drain.messages, pushers)
-		fmt.Fprintf(&b, "Invocations as large as Lambda makes them (up to 10,000 records or 6 MB of event; the largest here: %d records, %.1f MB); a %v batching window; Galxe stand-in at 10 requests/s and 150 ms.\n\n", drain.largest, float64(drain.largestBytes)/1e6, drain.window)
+		at := "without `at` (the pusher here refuses the field: it orders them by SentTimestamp)"
+		if drain.withAt {
+			at = "with `at`, as the webhook writes them"
+		}
+		fmt.Fprintf(&b, "\n## Queue backlog: %d one-address messages drained by %d pushers at 5 requests/s each, with ordering marks\n\n", drain.messages, pushers)
+		fmt.Fprintf(&b, "Invocations as large as Lambda makes them (up to 10,000 records or 6 MB of event; the largest here: %d records, %.1f MB); a %v batching window; Galxe stand-in at 10 requests/s and 150 ms; bodies %s; the pushers share one shared-state table on the DynamoDB stand-in for their ordering marks (%s DynamoDB requests in all).\n\n", drain.largest, float64(drain.largestBytes)/1e6, drain.window, at, thousands(float64(drain.calls.total())))
 		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
-		fmt.Fprintf(&b, "| wall time, until Galxe holds every address | %.2f s | within 10%% of ideal: %s |\n", drain.wall.Seconds(), verdict(over <= 0.10))
+		fmt.Fprintf(&b, "| wall time, until Galxe holds every address | %.2f s (%.2f× ideal) | ≤ 1.15× ideal with ordering marks: %s |\n", drain.wall.Seconds(), float64(drain.wall)/float64(drain.ideal), verdict(float64(drain.wall) <= 1.15*float64(drain.ideal)))
 		fmt.Fprintf(&b, "| ideal (each invocation's calls at 5/s, invocations to whichever pusher is free) | %.2f s | |\n", drain.ideal.Seconds())
 		fmt.Fprintf(&b, "| over ideal | %+.1f%% | |\n", over*100)
 		fmt.Fprintf(&b, "| until the queue is empty too (the last batch's deletes done) | %.2f s | |\n", drain.drained.Seconds())
@@ -432,6 +461,9 @@ func renderQueue(burst *burstResult, drain *backlogResult) string {
 		fmt.Fprintf(&b, "| Galxe requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", drain.requests, drain.rateLimited, limited*100, verdict(limited < 0.01))
 		fmt.Fprintf(&b, "| addresses held by Galxe / carried | %d / %d | every one, once: %s |\n", drain.delivered, drain.received, verdict(drain.delivered == drain.messages && drain.received == drain.messages))
 		fmt.Fprintf(&b, "| pusher peak memory (VmHWM, the larger of the two) | %.1f MB | < 128 MB (half the template's 256 MB): %s |\n", float64(drain.peakRSS)/1e6, verdict(drain.peakRSS > 0 && drain.peakRSS < 128e6))
+		fmt.Fprintf(&b, "| pushers' CPU time (user + system, both) / per item | %.2f s / %.0f µs | |\n", drain.cpu.Seconds(), float64(drain.cpu.Microseconds())/float64(drain.messages))
+		fmt.Fprintf(&b, "| this process's CPU time (the stand-ins and the event source) / the machine's %d cores busy | %.2f s / %.0f%% | |\n", runtime.NumCPU(), drain.standIns.Seconds(), drain.busy*100)
+		fmt.Fprintf(&b, "| the DynamoDB stand-in alone on this machine: conditional PutItems a second (16 at once, one client) | %s | (the ideal's pace: %s marks/s) |\n", thousands(drain.capacity), thousands(float64(pushers*5*itemsPerCall)))
 	}
 	return b.String()
 }
@@ -481,17 +513,15 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 	for _, bin := range bins {
 		goal := ""
 		switch bin.name {
-		case "webhook", "pusher": // both link the SQS client
-			goal = "≤ 11 MB: " + verdict(float64(bin.arm64)/1e6 <= 11)
-		case "scheduled":
-			goal = "≤ 10.5 MB: " + verdict(float64(bin.arm64)/1e6 <= 10.5)
+		case "webhook", "scheduled", "pusher": // each links the DynamoDB client, the webhook and the pusher SQS's too
+			goal = "≤ 12 MB: " + verdict(float64(bin.arm64)/1e6 <= 12)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %s |\n", bin.name, bin.arm64, float64(bin.arm64)/1e6, goal)
 	}
 
 	lib := summarize(cold["library floor"]).median
 	fmt.Fprintf(&b, "\n## Cold start: process start to its first `GET /2018-06-01/runtime/invocation/next`\n\n")
-	fmt.Fprintf(&b, "%d starts each, interleaved; the functions and the library floor read their SecureString(s) from the SSM stand-in through the SDK.\n\n", len(cold["library floor"]))
+	fmt.Fprintf(&b, "%d starts each, interleaved; the functions and the library floor read their SecureString(s) from the SSM stand-in through the SDK and, with `STATE_TABLE` set as the template sets it, make the shared-state table's DynamoDB client.\n\n", len(cold["library floor"]))
 	fmt.Fprintf(&b, "| binary | median | p10 | p90 | min | max | vs library floor | goal |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, bin := range bins {
 		s := summarize(cold[bin.name])
@@ -505,7 +535,7 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 
 	floor := summarize(warm[floorName])
 	fmt.Fprintf(&b, "\n## Warm overhead: invocation handed to the function until its response arrives\n\n")
-	fmt.Fprintf(&b, "%d invocations each after 50 to warm up; Galxe stand-in answering at once; `GALXE_MAX_QPS` raised so the client's rate limit does not pace the loop; the operation is signed (Standard Webhooks) as deployed.\n\n", len(warm[floorName]))
+	fmt.Fprintf(&b, "%d invocations each after 50 to warm up; Galxe stand-in answering at once; `GALXE_MAX_QPS` raised so the client's rate limit does not pace the loop; the operation is signed (Standard Webhooks) as deployed; `STATE_TABLE` set (neither route uses the table).\n\n", len(warm[floorName]))
 	fmt.Fprintf(&b, "| case | median | p99 | median over hello | goal |\n| --- | ---: | ---: | ---: | --- |\n")
 	names := make([]string, 0, len(warm))
 	for n := range warm {
@@ -533,6 +563,7 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 		fmt.Fprintf(&b, "| requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", bulk.requests, bulk.rateLimited, limited*100, verdict(limited < 0.01))
 		fmt.Fprintf(&b, "| items carried / held by Galxe | %d / %d | each exactly once: %s |\n", bulk.received, bulk.held, verdict(exact))
 		fmt.Fprintf(&b, "| peak memory of the process (VmHWM) | %.1f MB | < 40 MB: %s |\n", float64(bulk.peakRSS)/1e6, verdict(bulk.peakRSS > 0 && bulk.peakRSS < 40e6))
+		fmt.Fprintf(&b, "| DynamoDB requests per item (`STATE_TABLE` set) | %s | |\n", bulk.calls.per(bulk.items))
 	}
 
 	if mem != nil {
@@ -550,7 +581,7 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 	webhookCold := summarize(cold["webhook"]).median
 	helloCold := summarize(cold["hello (floor)"]).median
 	fmt.Fprintf(&b, "\nNotes (from this run):\n")
-	fmt.Fprintf(&b, "- The webhook's cold start is %s over the library floor (%.2f×), and the library floor %s over hello: the AWS SDK's package initialisation and `config.LoadDefaultConfig`, and the SecureString read.\n",
+	fmt.Fprintf(&b, "- The webhook's cold start is %s over the library floor (%.2f×), and the library floor %s over hello: the AWS SDK's package initialisation and `config.LoadDefaultConfig`, the SecureString read, and the DynamoDB client.\n",
 		ms(webhookCold-lib), float64(webhookCold)/float64(lib), ms(lib-helloCold))
 	if bulk != nil {
 		fmt.Fprintf(&b, "- The bulk push held %s at its peak for %d addresses (a %.1f MB event): the runtime's copy of the event, the decoded items, and the collector's headroom (`GOGC=50`, as the template sets it for the scheduled function and the pusher, under the memory limit each function sets from its memory size).\n",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/galxe-lambda/galxe-lambda/shared/dynamotest"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
 	"github.com/galxe-lambda/galxe-lambda/shared/sqstest"
 )
@@ -32,6 +33,7 @@ type burstResult struct {
 	accepted, delivered, requests, rateLimited, invocations int
 	firstAnswers, warmAnswers                               []time.Duration
 	window                                                  time.Duration
+	calls                                                   ddbCalls // the webhooks' and the pushers' table requests
 }
 
 type backlogResult struct {
@@ -41,6 +43,12 @@ type backlogResult struct {
 	peakRSS                                                           int64
 	largest                                                           int // records in the largest invocation
 	largestBytes                                                      int
+	calls                                                             ddbCalls      // the pushers' table requests (ordering marks)
+	cpu                                                               time.Duration // both pushers' user and system CPU time during the drain
+	standIns                                                          time.Duration // this process's (the stand-ins' and the event source's)
+	busy                                                              float64       // the machine's cores, busy share during the drain
+	capacity                                                          float64       // the stand-in's conditional PutItems a second on this machine
+	withAt                                                            bool          // the bodies carry `at`
 }
 
 // pusherPool is the pushers' processes: an invocation goes to a free one.
@@ -104,24 +112,27 @@ func pushBody(credID, op string, items ...string) string {
 }
 
 // queueRig is what both queued benchmarks run against: the SQS stand-in
-// with the push queue (as the template makes it) and its dead letters, and
-// the slow Galxe stand-in holding the benchmark's credential.
-func queueRig() (q *sqstest.Server, url, dlq string, slow *galxetest.Server, done func()) {
+// with the push queue (as the template makes it) and its dead letters, the
+// slow Galxe stand-in holding the benchmark's credential, and the DynamoDB
+// stand-in holding the shared-state table every function of the benchmark
+// shares.
+func queueRig() (q *sqstest.Server, url, dlq string, slow *galxetest.Server, ddb *dynamotest.Server, done func()) {
 	q = sqstest.NewServer()
 	dlq = q.CreateQueue("push-dlq", sqstest.QueueOptions{})
 	url = q.CreateQueue("push", sqstest.QueueOptions{VisibilityTimeout: 720 * time.Second, DeadLetter: "push-dlq", MaxReceiveCount: 5})
 	slow = galxetest.NewServer(galxetest.Options{Tokens: []string{benchToken}, QPS: 10, Latency: 150 * time.Millisecond, Empty: true})
 	slow.AddCredential(galxetest.Credential{ID: bulkCredID, Name: "queued pushes"})
-	return q, url, dlq, slow, func() { slow.Close(); q.Close() }
+	ddb = newStateServer()
+	return q, url, dlq, slow, ddb, func() { slow.Close(); q.Close(); ddb.Close() }
 }
 
 // queueBurst: 400 one-address pushes over 8 webhook instances, then the
 // pushers' calls.
 func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []string) (*burstResult, error) {
-	q, url, dlq, slow, done := queueRig()
+	q, url, dlq, slow, ddb, done := queueRig()
 	defer done()
 
-	whEnv := env(slow.URL, "PUSH_QUEUE_URL="+url, "AWS_ENDPOINT_URL_SQS="+q.URL)
+	whEnv := env(slow.URL, append([]string{"PUSH_QUEUE_URL=" + url, "AWS_ENDPOINT_URL_SQS=" + q.URL}, stateEnv(ddb)...)...)
 	type instance struct {
 		api  *runtimeAPI
 		stop func()
@@ -135,7 +146,7 @@ func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []stri
 		instances[i] = instance{api, func() { stop(api, cmd) }}
 		defer instances[i].stop()
 	}
-	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, pusherEnv(dlq, q.URL)...))
+	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, pusherEnv(dlq, q.URL, ddb)...))
 	if err != nil {
 		return nil, err
 	}
@@ -188,25 +199,38 @@ func queueBurst(webhookBin, pusherBin string, env func(string, ...string) []stri
 		}
 	}
 	r.requests, r.rateLimited, r.invocations = slow.Requests(), slow.RateLimited(), es.Invocations()
+	r.calls = callsOf(ddb)
 	return r, nil
 }
 
-// backlog: 100,000 one-address messages waiting, drained by two pushers.
+// backlog: 100,000 one-address messages waiting, drained by two pushers
+// that take an ordering mark of each item in one shared-state table.
 func backlog(pusherBin string, env func(string, ...string) []string, n int) (*backlogResult, error) {
-	q, url, dlq, slow, done := queueRig()
+	r := &backlogResult{messages: n, window: time.Second, withAt: pusherAcceptsAt()}
+	r.capacity = standInCapacity(4000)
+	q, url, dlq, slow, ddb, done := queueRig()
 	defer done()
+	at := time.Now().UnixMilli()
 	bodies := make([]string, n)
 	for i := range bodies {
 		bodies[i] = pushBody(bulkCredID, "APPEND", fmt.Sprintf("0x%040x", i+1))
+		if r.withAt { // as the webhook writes them: when it accepted the push
+			bodies[i] = bodies[i][:len(bodies[i])-1] + fmt.Sprintf(`,"at":%d}`, at+int64(i/1000))
+		}
 	}
 	q.Put("push", bodies...)
 
-	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, pusherEnv(dlq, q.URL)...))
+	pool, stopPushers, err := startPushers(pusherBin, env(slow.URL, pusherEnv(dlq, q.URL, ddb)...))
 	if err != nil {
 		return nil, err
 	}
 	defer stopPushers()
-	r := &backlogResult{messages: n, window: time.Second}
+	cpu0 := make([]time.Duration, len(pool.pids))
+	for i, pid := range pool.pids {
+		cpu0[i] = cpuTime(pid)
+	}
+	self0 := cpuTime(os.Getpid())
+	busy0, total0 := machineTicks()
 	start := time.Now()
 	var (
 		mu    sync.Mutex
@@ -243,15 +267,22 @@ func backlog(pusherBin string, env func(string, ...string) []string, n int) (*ba
 		}
 	}
 	r.drained = time.Since(start)
+	self1 := cpuTime(os.Getpid())
+	if busy1, total1 := machineTicks(); total1 > total0 {
+		r.busy = float64(busy1-busy0) / float64(total1-total0)
+	}
 	if r.wall == 0 {
 		r.wall = r.drained
 	}
 	cancel()
 	r.delivered, r.received = len(slow.Items(bulkCredID)), slow.Received(bulkCredID)
 	r.requests, r.rateLimited, r.invocations = slow.Requests(), slow.RateLimited(), es.Invocations()
-	for _, pid := range pool.pids {
+	for i, pid := range pool.pids {
 		r.peakRSS = max(r.peakRSS, peakRSS(pid))
+		r.cpu += cpuTime(pid) - cpu0[i]
 	}
+	r.standIns = self1 - self0
+	r.calls = callsOf(ddb)
 	r.ideal = idealDrain(sizes)
 	return r, nil
 }
@@ -271,7 +302,8 @@ func idealDrain(sizes []int) time.Duration {
 	return max(free[0], free[len(free)-1])
 }
 
-// pusherEnv is the pusher's environment as the template sets it.
-func pusherEnv(dlq, sqsURL string) []string {
-	return []string{"GALXE_MAX_QPS=5", "GOGC=50", "PUSH_DEAD_LETTER_QUEUE_URL=" + dlq, "AWS_ENDPOINT_URL_SQS=" + sqsURL}
+// pusherEnv is the pusher's environment as the template sets it, with the
+// shared-state table in ddb.
+func pusherEnv(dlq, sqsURL string, ddb *dynamotest.Server) []string {
+	return append([]string{"GALXE_MAX_QPS=5", "GOGC=50", "PUSH_DEAD_LETTER_QUEUE_URL=" + dlq, "AWS_ENDPOINT_URL_SQS=" + sqsURL}, stateEnv(ddb)...)
 }

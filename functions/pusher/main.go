@@ -21,7 +21,8 @@ func main() {
 	if err != nil {
 		d.Log.Error("dead-letter queue not usable; refused messages will be retried", "error", err.Error())
 	}
-	h := &pusher.Handler{Galxe: d.Galxe, GalxeErr: d.GalxeErr, DeadLetters: deadLetters, Log: d.Log, Metrics: d.Metrics}
+	h := &pusher.Handler{Galxe: d.Galxe, GalxeErr: d.GalxeErr, DeadLetters: deadLetters,
+		State: d.State, StateErr: d.StateErr, Log: d.Log, Metrics: d.Metrics}
 
 	// The source queue's client holds back the messages an account-wide
 	// refusal stopped. The shared configuration is loaded only when SSM or

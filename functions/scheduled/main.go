@@ -13,5 +13,5 @@ import (
 
 func main() {
 	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, false)
-	lambda.Start(&jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, Log: d.Log, Metrics: d.Metrics})
+	lambda.Start(&jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, State: d.State, StateErr: d.StateErr, Log: d.Log, Metrics: d.Metrics})
 }

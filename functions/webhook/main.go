@@ -22,5 +22,6 @@ func main() {
 		d.Log.Error("push queue not usable", "error", queueErr.Error())
 	}
 	lambda.Start(webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
-		WebhookSecret: d.WebhookSecret, Log: d.Log, Metrics: d.Metrics, Queue: queue, QueueErr: queueErr}))
+		WebhookSecret: d.WebhookSecret, Log: d.Log, Metrics: d.Metrics, Queue: queue, QueueErr: queueErr,
+		State: d.State, StateErr: d.StateErr}))
 }

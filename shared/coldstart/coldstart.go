@@ -98,7 +98,7 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 		if d.AWSErr != nil {
 			d.StateErr = d.AWSErr
 		} else {
-			d.State = state.New(dynamodb.NewFromConfig(d.AWS), cfg.StateTable)
+			d.State = state.New(dynamodb.NewFromConfig(d.AWS, state.ClientOptions), cfg.StateTable)
 		}
 	}
 

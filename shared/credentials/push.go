@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -16,6 +18,9 @@ type Summary struct {
 	Operation string `json:"operation"`
 	Items     int    `json:"items"`   // distinct items sent
 	Batches   int    `json:"batches"` // Galxe calls made
+	// Superseded counts the items not sent because a later push of them
+	// was already sent (PushInOrder); not part of any answer.
+	Superseded int `json:"-"`
 }
 
 // Progress counts, in distinct items, how far a failed push got.
@@ -96,6 +101,64 @@ func Push(ctx context.Context, c galxe.Caller, credID, op string, items []string
 		return sum, &PushError{Err: err, Progress: Progress{Done: done, Total: len(items)}}
 	}
 	return sum, nil
+}
+
+// MarkReserve is kept back from the context's deadline when marks are
+// taken, for answering if the table does not answer.
+const MarkReserve = 500 * time.Millisecond
+
+// PushInOrder is Push for a push accepted at `at`, ordered against every
+// other push of the same credential across the fleet by the shared-state
+// table's marks (DESIGN.md §11), taken before anything is sent: a REPLACE
+// older than the credential's last is superseded whole; an APPEND or REMOVE
+// sends only the items whose marks it takes (the others were pushed later,
+// or replaced since). Summary.Superseded counts the items not sent. A table
+// that cannot be used fails the push with its *state.Error before anything
+// is sent. Without a table (nil), it is Push.
+func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op string, items []string, at time.Time) (Summary, error) {
+	if t == nil {
+		return Push(ctx, c, credID, op, items)
+	}
+	none := Summary{CredID: credID, Operation: op}
+	if op == Replace && len(items) > BatchSize {
+		return none, ErrReplaceTooLarge // refused before it is recorded
+	}
+	// The marks may wait for an earlier push still on its way: they leave
+	// the end of the budget for answering.
+	mctx := ctx
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithDeadline(ctx, d.Add(-MarkReserve))
+		defer cancel()
+	}
+	if op == Replace {
+		latest, err := t.TakeReplace(mctx, credID, at.UnixMilli())
+		if err != nil {
+			return none, err
+		}
+		if !latest {
+			none.Superseded = len(items)
+			return none, nil
+		}
+		return Push(ctx, c, credID, op, items)
+	}
+	marks := make([]state.Mark, len(items))
+	for i, it := range items {
+		marks[i] = state.Mark{CredID: credID, Item: it, Op: op, At: at.UnixMilli()}
+	}
+	taken, err := t.TakeMarks(mctx, marks)
+	if err != nil {
+		return none, err
+	}
+	send := make([]string, 0, len(items))
+	for i, it := range items {
+		if taken[i] {
+			send = append(send, it)
+		}
+	}
+	sum, err := Push(ctx, c, credID, op, send)
+	sum.Superseded = len(items) - len(send)
+	return sum, err
 }
 
 // split cuts items into batches of at most BatchSize, evenly sized.

@@ -17,6 +17,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
@@ -39,15 +40,18 @@ type Job struct {
 
 // Summary is what a successful run returns.
 type Summary struct {
-	Job       string          `json:"job"`
-	OK        bool            `json:"ok"`
-	Calls     int             `json:"calls"`
-	Operation string          `json:"operation,omitempty"`
-	Pages     int             `json:"pages,omitempty"`
-	Items     int             `json:"items,omitempty"`
-	Batches   int             `json:"batches,omitempty"`
-	CredID    string          `json:"credId,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
+	Job       string `json:"job"`
+	OK        bool   `json:"ok"`
+	Calls     int    `json:"calls"`
+	Operation string `json:"operation,omitempty"`
+	Pages     int    `json:"pages,omitempty"`
+	Items     int    `json:"items,omitempty"`
+	Batches   int    `json:"batches,omitempty"`
+	// Superseded counts the items of a credential-items job not sent: a
+	// later push of them was already sent (the shared-state table's marks).
+	Superseded int             `json:"superseded,omitempty"`
+	CredID     string          `json:"credId,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
 }
 
 // Error is a failed run; its message is what Lambda records.
@@ -71,6 +75,12 @@ var ErrBadInput = errors.New("invalid job input")
 type Runner struct {
 	Galxe    galxe.Caller
 	GalxeErr error
+	// State orders credential-items jobs with every other push of the fleet
+	// (DESIGN.md §11), at the time the job started; nil: no ordering, unless
+	// StateErr says why a configured table is missing (then those jobs fail:
+	// sent unordered, they could undo later pushes).
+	State    *state.Table
+	StateErr error
 	Log      *slog.Logger
 	// Metrics, when set, receives CanaryHealthy (1 or 0) after each canary:
 	// the alarm watches the canary alone, and a canary that never reports
@@ -195,7 +205,7 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 	job, err := Parse(event)
 	if err == nil {
 		var sum *Summary
-		sum, err = r.Run(ctx, job)
+		sum, err = r.run(ctx, job, start)
 		if job.Job == Canary && r.Metrics != nil {
 			healthy := 0.0
 			if err == nil {
@@ -207,6 +217,12 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 			attrs := append([]any{"job", job.Job, "operation", job.Operation, "calls", sum.Calls,
 				"pages", sum.Pages, "items", sum.Items, "duration_ms", time.Since(start).Milliseconds(), "cold_start", cold},
 				upstream.Attrs()...)
+			if job.Job == CredentialItems && r.State != nil {
+				attrs = append(attrs, "items_superseded", sum.Superseded)
+				if r.Metrics != nil {
+					r.Metrics.Emit(obs.Metric{Name: "ItemsSuperseded", Unit: "Count", Values: []float64{float64(sum.Superseded)}})
+				}
+			}
 			log.InfoContext(ctx, "job done", attrs...)
 			return sum, nil
 		}
@@ -225,8 +241,14 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 	return nil, &Error{Job: job.Job, Err: err}
 }
 
-// Run runs one job.
+// Run runs one job, started now.
 func (r *Runner) Run(ctx context.Context, j Job) (*Summary, error) {
+	return r.run(ctx, j, time.Now())
+}
+
+// run runs one job that started at `started`: the time its pushes are
+// ordered by.
+func (r *Runner) run(ctx context.Context, j Job, started time.Time) (*Summary, error) {
 	if r.Galxe == nil {
 		if r.GalxeErr != nil {
 			return nil, r.GalxeErr
@@ -243,12 +265,17 @@ func (r *Runner) Run(ctx context.Context, j Job) (*Summary, error) {
 		if len(invalid) > 0 {
 			return nil, fmt.Errorf("%w: %d invalid items, first at index %d: %s", ErrBadInput, len(invalid), invalid[0].Index, invalid[0].Reason)
 		}
-		s, err := credentials.Push(ctx, r.Galxe, j.CredID, j.Operation, items)
+		if r.State == nil && r.StateErr != nil {
+			return nil, fmt.Errorf("configuration error: the shared-state table is not usable, so the push cannot be ordered: %w", r.StateErr)
+		}
+		// Items a later push already sent are skipped (a REPLACE older
+		// than the credential's last, whole).
+		s, err := credentials.PushInOrder(ctx, r.Galxe, r.State, j.CredID, j.Operation, items, started)
 		if err != nil {
 			return nil, err
 		}
 		return &Summary{Job: j.Job, OK: true, Calls: s.Batches, CredID: s.CredID, Operation: s.Operation,
-			Items: s.Items, Batches: s.Batches}, nil
+			Items: s.Items, Batches: s.Batches, Superseded: s.Superseded}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown job %q", ErrBadInput, j.Job)
 }

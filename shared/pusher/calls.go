@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 )
 
 // Concurrency is how many Galxe calls are in flight at once; the client's
@@ -35,6 +36,17 @@ const MinQuotaHold = time.Hour
 // maxVisibility is SQS's longest visibility timeout: 12 hours.
 const maxVisibility = 12 * time.Hour
 
+// DefaultMarkLease is how long a call's marks hold off every other push of
+// its items (so that none can reach Galxe before it and be undone by it),
+// and so the longest a call may take from its marks to its answer: Galxe's
+// attempt timeout and room for a retry. A later push that finds a mark
+// leased waits for the lease within its invocation's budget.
+const DefaultMarkLease = 15 * time.Second
+
+// markWriters is how many of a call's marks are written at once: a call's
+// 500 take about 500/markWriters round trips to the table before it starts.
+const markWriters = 32
+
 // runner makes an invocation's calls.
 type runner struct {
 	h           *Handler
@@ -47,11 +59,15 @@ type runner struct {
 	mu          sync.Mutex
 	refusedCred map[string]string // credential -> Galxe's code, once refused for good
 	stop        error             // the account-wide refusal that stopped every further call
+	stateErr    error             // the table's failure that stopped every further call
+	busy        atomic.Int64      // items left unsent: an earlier push held their marks
 }
 
 // run makes the calls, Concurrency at a time, until the budget is spent or
 // an account-wide refusal stops them: a call that does not start is left
-// notRun, and its messages come back.
+// notRun, and its messages come back. With a table, each call's marks are
+// taken by a stage of their own, in order, at most Concurrency calls ahead
+// of the calls made, so the table's round trips overlap Galxe's.
 func (r *runner) run(ctx context.Context, calls []call) {
 	if len(calls) == 0 {
 		return
@@ -59,22 +75,72 @@ func (r *runner) run(ctx context.Context, calls []call) {
 	ctx, cancel := context.WithDeadline(ctx, r.budgetEnd)
 	defer cancel()
 	r.slots = make(chan struct{}, Concurrency)
+	next := r.feed(ctx, calls)
+	defer r.wg.Wait()
+	c, ok := <-next
+	if !ok {
+		return
+	}
 	first := make(chan struct{})
+	r.slots <- struct{}{}
 	r.wg.Go(func() {
 		defer close(first)
-		r.slots <- struct{}{}
-		r.do(ctx, calls[0])
-		<-r.slots
+		defer func() { <-r.slots }()
+		r.do(ctx, c)
 	})
 	select {
 	case <-first:
 	case <-time.After(probeWait):
 	case <-ctx.Done():
 	}
-	for _, c := range calls[1:] {
-		r.spawn(ctx, c)
+	for {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		c, ok := <-next
+		if !ok {
+			<-r.slots
+			return
+		}
+		r.wg.Go(func() {
+			defer func() { <-r.slots }()
+			r.do(ctx, c)
+		})
 	}
-	r.wg.Wait()
+}
+
+// feed yields the calls in order, with a table marked first (mark), and
+// ends early once the calls are stopped. Its buffer bounds how far the
+// marks run ahead of the calls, and so how long a lease waits for its call.
+func (r *runner) feed(ctx context.Context, calls []call) <-chan call {
+	next := make(chan call, Concurrency)
+	r.wg.Go(func() {
+		defer close(next)
+		for _, c := range calls {
+			if r.stopped() {
+				return
+			}
+			if r.h.State != nil {
+				if c = r.mark(ctx, c); len(c.items) == 0 {
+					continue
+				}
+			}
+			select {
+			case next <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return next
+}
+
+func (r *runner) stopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stop != nil || r.stateErr != nil
 }
 
 // spawn runs a call when a slot is free.
@@ -99,21 +165,34 @@ func (r *runner) do(ctx context.Context, c call) {
 	}
 	r.mu.Lock()
 	stopped := r.stop != nil
+	unmarked := r.h.State != nil && c.until.IsZero()
+	tableDown := r.stateErr != nil && unmarked // a call already marked still goes
 	code, gone := r.refusedCred[c.cred]
 	r.mu.Unlock()
 	switch {
-	case stopped:
+	case stopped, tableDown:
 		return
 	case gone:
 		r.settle(c, refused, code, 0)
 		return
+	}
+	if unmarked { // a call of items that were busy
+		if c = r.mark(ctx, c); len(c.items) == 0 {
+			return
+		}
+	}
+	callCtx := ctx
+	if !c.until.IsZero() {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithDeadline(ctx, c.until) // the marks' lease
+		defer cancel()
 	}
 	started := time.Now().UnixMilli()
 	list := make([]string, len(c.items))
 	for k, i := range c.items {
 		list[k] = r.items[i].item
 	}
-	_, err := r.h.Galxe.Do(ctx, "credentialItems", map[string]any{"credId": c.cred, "operation": c.op, "items": list})
+	_, err := r.h.Galxe.Do(callCtx, "credentialItems", map[string]any{"credId": c.cred, "operation": c.op, "items": list})
 	r.made.Add(1)
 	var ge *galxe.Error
 	isGalxe := errors.As(err, &ge)
@@ -132,9 +211,9 @@ func (r *runner) do(ctx context.Context, c call) {
 			r.settle(c, refused, ge.Code, started)
 			return
 		}
-		half := len(c.items) / 2
-		r.spawn(ctx, call{cred: c.cred, op: c.op, items: c.items[:half]})
-		r.spawn(ctx, call{cred: c.cred, op: c.op, items: c.items[half:]})
+		half := len(c.items) / 2 // the halves keep the marks and their lease
+		r.spawn(ctx, call{cred: c.cred, op: c.op, items: c.items[:half], until: c.until})
+		r.spawn(ctx, call{cred: c.cred, op: c.op, items: c.items[half:], until: c.until})
 	default:
 		if accountWide(err, r.budgetEnd) {
 			r.mu.Lock()
@@ -145,6 +224,74 @@ func (r *runner) do(ctx context.Context, c call) {
 		}
 		r.settle(c, failedTransient, "", started)
 	}
+}
+
+// mark takes the marks of a call's items, leased until the call must end,
+// and returns the call with the items whose marks it took. A superseded
+// item is settled (not sent, done); a busy one goes in a call of its own
+// once the lease that holds it ends, if the budget allows (else its
+// messages come back); a table that fails stops every further call of the
+// invocation: what it did not mark is not sent, and comes back.
+func (r *runner) mark(ctx context.Context, c call) call {
+	lease := r.h.MarkLease
+	if lease <= 0 {
+		lease = DefaultMarkLease
+	}
+	until := time.Now().Add(lease)
+	if until.After(r.budgetEnd) {
+		until = r.budgetEnd
+	}
+	marks := make([]state.Mark, len(c.items))
+	for k, i := range c.items {
+		d := &r.items[i]
+		marks[k] = state.Mark{CredID: d.cred, Item: d.item, Op: c.op, At: d.at}
+	}
+	mctx, cancel := context.WithDeadline(ctx, until) // a table that hangs costs the lease, not the budget
+	results, busyUntil, err := r.h.State.TakeMarksWith(mctx, marks, state.MarkOptions{Until: until, Writers: markWriters})
+	cancel()
+	var taken, busy []int
+	for k, i := range c.items {
+		switch results[k] {
+		case state.MarkTaken:
+			taken = append(taken, i)
+		case state.MarkSuperseded:
+			r.items[i].result = superseded
+		case state.MarkBusy:
+			busy = append(busy, i)
+		}
+	}
+	if err != nil && ctx.Err() == nil { // not the budget's end: the table's failure
+		r.mu.Lock()
+		if r.stateErr == nil {
+			r.stateErr = err
+		}
+		r.mu.Unlock()
+	}
+	if len(busy) > 0 {
+		// Busy again after a wait means an older push took the mark in
+		// between; they are finite, and the budget bounds the waits.
+		if err == nil && busyUntil.Before(r.budgetEnd) {
+			r.after(ctx, busyUntil, call{cred: c.cred, op: c.op, items: busy})
+		} else {
+			r.busy.Add(int64(len(busy)))
+		}
+	}
+	c.items, c.until = taken, until
+	return c
+}
+
+// after spawns a call once t has passed.
+func (r *runner) after(ctx context.Context, t time.Time, c call) {
+	r.wg.Go(func() {
+		timer := time.NewTimer(time.Until(t))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			r.spawn(ctx, c)
+		case <-ctx.Done():
+			r.busy.Add(int64(len(c.items)))
+		}
+	})
 }
 
 func (r *runner) settle(c call, result outcome, code string, started int64) {

@@ -1,16 +1,20 @@
 // Package pusher drains queued pushes (DESIGN.md §10): an SQS event of up
 // to 10,000 records becomes a few Galxe calls. Per credential and item the
-// latest message decides (SentTimestamp, then the record's place); the
-// items of each credential and operation go to Galxe 500 at a time under
-// the process's rate limit; what did not reach Galxe is reported back to
-// SQS (partial batch response) and delivered again; what Galxe refuses for
-// good, and what is not a push at all, goes to the dead-letter queue.
+// latest message decides (its "at", else its SentTimestamp, then the
+// record's place); the items of each credential and operation go to Galxe
+// 500 at a time under the process's rate limit, each call first taking its
+// items' marks in the shared-state table when there is one (§11), so that
+// no push older than one already sent is sent; what did not reach Galxe is
+// reported back to SQS (partial batch response) and delivered again; what
+// Galxe refuses for good, and what is not a push at all, goes to the
+// dead-letter queue.
 package pusher
 
 import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -23,6 +27,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 )
 
 // CodeInvalidMessage marks a dead-lettered message that is not a valid push.
@@ -32,22 +37,30 @@ const CodeInvalidMessage = "INVALID_MESSAGE"
 // dead-letter sends, the visibility changes and the answer to Lambda need it.
 const settleTime = time.Second
 
-// maxFutureSent is how far past the clock a SentTimestamp may lie (clock
-// skew); a later one is not a time SQS gave.
+// maxFutureSent is how far past the clock a SentTimestamp or a body's "at"
+// may lie (clock skew); a later one is not a time SQS or the webhook gave.
 const maxFutureSent = 24 * time.Hour
 
 // Handler is the pusher function. Galxe is required unless GalxeErr says
 // why it is missing; DeadLetters may be nil (refused messages are then
 // reported as failures, and SQS's redrive policy parks them); Queues may
 // be nil (the messages an account-wide refusal stopped then come back
-// after the queue's own visibility timeout).
+// after the queue's own visibility timeout). State orders the pushes
+// across the fleet; nil: within the batch only, unless StateErr says why a
+// configured table is missing (then nothing is sent: every message comes
+// back, since sending unordered could undo later pushes).
 type Handler struct {
 	Galxe       galxe.Caller
 	GalxeErr    error
 	DeadLetters *pushqueue.Sender
 	Queues      VisibilityAPI
+	State       *state.Table
+	StateErr    error
 	Log         *slog.Logger
 	Metrics     *obs.Metrics
+	// MarkLease is how long a call's marks hold off other pushes of its
+	// items, and so the longest the call may take; 0: DefaultMarkLease.
+	MarkLease time.Duration
 
 	warm atomic.Bool
 }
@@ -62,7 +75,8 @@ func (h *Handler) logger() *slog.Logger {
 // message is one record and what became of it.
 type message struct {
 	rec     *events.SQSMessage
-	sent    int64 // SentTimestamp, ms
+	sent    int64 // SentTimestamp, ms; 0 when untrustworthy (the body's "at" orders it)
+	at      int64 // its time: the body's "at", else sent (ms)
 	push    pushqueue.Message
 	invalid string // why it is not a valid push
 }
@@ -75,6 +89,7 @@ type itemKey struct{ cred, item string }
 type decided struct {
 	itemKey
 	msg     int
+	at      int64 // the deciding message's time, ms: its mark's
 	result  outcome
 	code    string // Galxe's code when refused for good
 	started int64  // when the call that carried it started, ms
@@ -86,13 +101,17 @@ const (
 	notRun outcome = iota
 	succeeded
 	failedTransient
-	refused // for good: VALIDATION, NOT_FOUND, AUTHORIZATION
+	refused    // for good: VALIDATION, NOT_FOUND, AUTHORIZATION
+	superseded // its mark was refused: a later push of it was sent; not sent, done
 )
 
 // call is one credentialItems request: indexes of decided items.
 type call struct {
 	cred, op string
 	items    []int
+	// until is the lease of the items' marks, which the call must end
+	// within; zero: not marked yet (or no table).
+	until time.Time
 }
 
 // Handle processes one SQS event and says which messages to deliver again.
@@ -111,12 +130,15 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		budgetEnd = d.Add(-settleTime)
 	}
 	r := &runner{h: h, items: items, budgetEnd: budgetEnd, refusedCred: map[string]string{}}
-	if h.Galxe == nil {
+	switch {
+	case h.Galxe == nil:
 		r.stop = h.GalxeErr
 		if r.stop == nil {
 			r.stop = errors.New("no Galxe client")
 		}
-	} else {
+	case h.State == nil && h.StateErr != nil:
+		r.stop = fmt.Errorf("configuration error: the shared-state table is not usable, so pushes cannot be ordered: %w", h.StateErr)
+	default:
 		r.run(ctx, calls)
 	}
 
@@ -132,7 +154,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		for _, it := range m.push.Items {
 			d := &items[index[itemKey{m.push.CredID, it}]]
-			switch d.result {
+			switch d.result { // succeeded and superseded: done
 			case notRun, failedTransient:
 				retry[i] = true
 			case refused:
@@ -176,16 +198,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	}
 	h.report(ctx, summary{msgs: msgs, items: items, index: index, dead: dead, retry: retry, planned: len(calls), made: int(r.made.Load()),
 		splits: int(r.splits.Load()), deadLettered: deadLettered, heldBack: heldBack, stop: r.stop,
-		took: time.Since(start), cold: cold, up: upstream})
+		busy: int(r.busy.Load()), stateErr: r.stateErr, took: time.Since(start), cold: cold, up: upstream})
 	return resp, nil
 }
 
-// later reports whether a's message decides over b's: the later
-// SentTimestamp, and for equal ones the later record in the batch (a
-// higher index).
+// later reports whether a's message decides over b's: the later time (its
+// "at", else its SentTimestamp), and for equal ones the later record in the
+// batch (a higher index).
 func later(a, b *message, ai, bi int) bool {
-	if a.sent != b.sent {
-		return a.sent > b.sent
+	if a.at != b.at {
+		return a.at > b.at
 	}
 	return ai > bi
 }
@@ -197,23 +219,28 @@ func parse(recs []events.SQSMessage, now time.Time) []message {
 		r := &recs[i]
 		m := message{rec: r}
 		sent, bad := sentTimestamp(r, now)
-		m.sent = sent
+		m.sent, m.at = sent, sent
 		switch {
 		case r.EventSource != "aws:sqs":
 			m.invalid = "the record is not from SQS (its eventSource is not aws:sqs)"
 		case r.MessageId == "":
 			m.invalid = "the record has no messageId"
-		case bad != "":
-			m.invalid = bad
 		default:
 			// pushqueue.Decode applies the items' rules (credentials),
 			// U+FFFD included: the mark aws-lambda-go's decoding leaves
 			// where a body was not valid UTF-8.
 			p, err := pushqueue.Decode([]byte(r.Body))
-			if err != nil {
-				m.invalid = err.Error()
-			}
 			m.push = p
+			switch {
+			case err != nil:
+				m.invalid = err.Error()
+			case p.At > now.Add(maxFutureSent).UnixMilli():
+				m.invalid = "the body's at is not a time the webhook could have given"
+			case p.At > 0:
+				m.at = p.At // the body's own time orders it; SentTimestamp is then not needed
+			case bad != "":
+				m.invalid = bad
+			}
 		}
 		msgs[i] = m
 	}
@@ -252,9 +279,9 @@ func coalesce(msgs []message) ([]decided, map[itemKey]int) {
 			switch {
 			case !seen:
 				index[k] = len(items)
-				items = append(items, decided{itemKey: k, msg: i})
+				items = append(items, decided{itemKey: k, msg: i, at: m.at})
 			case later(m, &msgs[items[d].msg], i, items[d].msg):
-				items[d].msg = i
+				items[d].msg, items[d].at = i, m.at
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
@@ -29,11 +30,39 @@ const AttributeRoom = 1024
 const MaxBodyBytes = MaxMessageBytes - AttributeRoom
 
 // Message is one queued push, its body exactly
-// {"credId":"…","operation":"APPEND"|"REMOVE","items":["…",…]}, items normalised.
+// {"credId":"…","operation":"APPEND"|"REMOVE","items":["…",…],"at":<ms>},
+// items normalised. At is when the webhook accepted the request (ms since
+// the epoch); 0 for a body without it (queued before it existed), which the
+// pusher orders by its SentTimestamp.
 type Message struct {
 	CredID    string           `json:"credId"`
 	Operation string           `json:"operation"`
 	Items     credentials.List `json:"items"`
+	At        int64            `json:"at,omitempty"`
+}
+
+// wireMessage is a body as Decode reads it: "at", when present, must be a
+// positive integer.
+type wireMessage struct {
+	CredID    string           `json:"credId"`
+	Operation string           `json:"operation"`
+	Items     credentials.List `json:"items"`
+	At        millis           `json:"at"`
+}
+
+// millis is a body's "at": a JSON integer above zero, nothing else (no
+// fraction, exponent, string or null).
+type millis int64
+
+var errBadAt = errors.New("at must be a positive integer (ms since the epoch)")
+
+func (m *millis) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n <= 0 {
+		return errBadAt
+	}
+	*m = millis(n)
+	return nil
 }
 
 // ErrInvalid is a message body that is not a valid push.
@@ -43,14 +72,18 @@ var ErrInvalid = errors.New("invalid push message")
 // and REMOVE can be coalesced; REPLACE cannot.
 func Queueable(op string) bool { return op == credentials.Append || op == credentials.Remove }
 
-// Encode cuts a push of normalised, distinct items into message bodies of
+// Encode cuts a push of normalised, distinct items, accepted at `at` (ms
+// since the epoch; 0 or less: a body without "at"), into message bodies of
 // at most MaxBodyBytes each, in order. A body is measured as SQS receives
 // it: JSON's escapes (<, >, & and U+2028 take six bytes) are counted, and
 // nothing is escaped afterwards (normalised items hold none of the
 // characters SQS refuses: controls, U+FFFE, U+FFFF).
-func Encode(credID, op string, items []string) [][]byte {
+func Encode(credID, op string, items []string, at int64) [][]byte {
 	head := fmt.Sprintf(`{"credId":%q,"operation":%q,"items":[`, credID, op)
-	const tail = `]}`
+	tail := `]}`
+	if at > 0 {
+		tail = `],"at":` + strconv.FormatInt(at, 10) + `}`
+	}
 	var (
 		bodies [][]byte
 		cur    bytes.Buffer
@@ -89,19 +122,27 @@ func Encode(credID, op string, items []string) [][]byte {
 }
 
 // Decode reads and validates a message body: a credId of digits, APPEND or
-// REMOVE, and a non-empty list of valid items, which come back normalised
-// and distinct. Anything else is ErrInvalid, saying why.
+// REMOVE, a non-empty list of valid items, which come back normalised and
+// distinct, and an optional "at" above zero. Anything else is ErrInvalid,
+// saying why.
 func Decode(body []byte) (Message, error) {
-	var m Message
+	var (
+		m Message
+		w wireMessage
+	)
 	if !isObject(body) {
 		return m, fmt.Errorf("%w: the body is not a JSON object", ErrInvalid)
 	}
-	if err := strictjson.Unmarshal(body, &m); err != nil {
+	err := strictjson.Unmarshal(body, &w)
+	m = Message{CredID: w.CredID, Operation: w.Operation, Items: w.Items, At: int64(w.At)}
+	if err != nil {
 		var (
 			te *json.UnmarshalTypeError
 			ue *strictjson.UnknownFieldError
 		)
 		switch {
+		case errors.Is(err, errBadAt):
+			return m, fmt.Errorf("%w: %v", ErrInvalid, errBadAt)
 		case errors.As(err, &te) && fieldShapes[te.Field] != "":
 			return m, fmt.Errorf("%w: %s must be %s (found a JSON %s)", ErrInvalid, te.Field, fieldShapes[te.Field], te.Value)
 		case errors.As(err, &ue):

@@ -21,7 +21,8 @@ func TestEncodeSplitsAt256KiB(t *testing.T) {
 	for i := range items {
 		items[i] = fmt.Sprintf("0x%040x", i)
 	}
-	bodies := pushqueue.Encode("380512468497932288", "APPEND", items)
+	const at = 1795780800123
+	bodies := pushqueue.Encode("380512468497932288", "APPEND", items, at)
 	if len(bodies) < 4 {
 		t.Fatalf("%d bodies for %d items", len(bodies), len(items))
 	}
@@ -30,14 +31,16 @@ func TestEncodeSplitsAt256KiB(t *testing.T) {
 		if len(b) > pushqueue.MaxBodyBytes {
 			t.Fatalf("a body of %d bytes", len(b))
 		}
-		// Exactly the contract's shape, and valid as a push.
+		// Exactly the contract's shape, in its order, and valid as a push.
 		var shape map[string]json.RawMessage
-		if err := json.Unmarshal(b, &shape); err != nil || len(shape) != 3 {
-			t.Fatalf("body shape: %v %s", err, b[:80])
+		if err := json.Unmarshal(b, &shape); err != nil || len(shape) != 4 ||
+			!strings.HasPrefix(string(b), `{"credId":"380512468497932288","operation":"APPEND","items":["`) ||
+			!strings.HasSuffix(string(b), `"],"at":1795780800123}`) {
+			t.Fatalf("body shape: %v %s…%s", err, b[:80], b[len(b)-40:])
 		}
 		m, err := pushqueue.Decode(b)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || m.At != at {
+			t.Fatal(m.At, err)
 		}
 		got = append(got, m.Items...)
 	}
@@ -57,7 +60,7 @@ func TestEncodedBodiesLeaveRoomForAttributes(t *testing.T) {
 		items[i] = fmt.Sprintf("%04d", i) + strings.Repeat(f, (credentials.MaxItemBytes-4)/len(f))
 	}
 	limit := pushqueue.MaxBodyBytes
-	bodies := pushqueue.Encode("380512468497932288", "APPEND", items)
+	bodies := pushqueue.Encode("380512468497932288", "APPEND", items, 1795780800123)
 	n, longest := 0, 0
 	for _, b := range bodies {
 		longest = max(longest, len(b))
@@ -183,5 +186,58 @@ func TestOpenRefusesWhatIsNotAQueueURL(t *testing.T) {
 	}
 	if s, err := pushqueue.Open(aws.Config{}, nil, ""); s != nil || err != nil {
 		t.Error("no URL must be no queue")
+	}
+}
+
+// The size accounting is exact with "at" as without: every body is within
+// MaxBodyBytes, and none could have taken the next body's first item.
+func TestEncodeFillsBodiesExactly(t *testing.T) {
+	items := make([]string, 9000)
+	for i := range items {
+		items[i] = fmt.Sprintf("user%d+%s@example.com", i, strings.Repeat("<", i%50)) // escaped: six bytes each
+	}
+	for _, at := range []int64{0, 1, 1795780800123, 1<<63 - 1} {
+		bodies := pushqueue.Encode("380512468497932288", "REMOVE", items, at)
+		n := 0
+		for i, b := range bodies {
+			m, err := pushqueue.Decode(b)
+			if err != nil || m.At != at {
+				t.Fatalf("at %d: body %d: at %d, %v", at, i, m.At, err)
+			}
+			n += len(m.Items)
+			if len(b) > pushqueue.MaxBodyBytes {
+				t.Fatalf("at %d: a body of %d bytes", at, len(b))
+			}
+			if i+1 < len(bodies) {
+				next, _ := json.Marshal(items[n])
+				if len(b)+1+len(next) <= pushqueue.MaxBodyBytes {
+					t.Fatalf("at %d: body %d of %d bytes had room for the next item (%d bytes)", at, i, len(b), len(next))
+				}
+			}
+		}
+		if n != len(items) {
+			t.Fatalf("at %d: %d items after the round trip, want %d", at, n, len(items))
+		}
+		if hasAt := strings.Contains(string(bodies[0]), `"at":`); hasAt != (at > 0) {
+			t.Fatalf("at %d: the body holds \"at\": %v", at, hasAt)
+		}
+	}
+}
+
+// "at" is optional (bodies queued before it existed), and when present a
+// positive integer: nothing else is a time the webhook gave.
+func TestDecodeAt(t *testing.T) {
+	const head = `{"credId":"1","operation":"APPEND","items":["a@b.c"]`
+	if m, err := pushqueue.Decode([]byte(head + `}`)); err != nil || m.At != 0 {
+		t.Fatalf("without at: %d %v", m.At, err)
+	}
+	if m, err := pushqueue.Decode([]byte(`{"at":1795780800123,"credId":"1","operation":"APPEND","items":["a@b.c"]}`)); err != nil || m.At != 1795780800123 {
+		t.Fatalf("at first: %d %v", m.At, err)
+	}
+	for _, bad := range []string{`0`, `-1`, `1.5`, `1e3`, `"1795780800123"`, `null`, `true`, `[1]`, `{}`, `99999999999999999999`} {
+		_, err := pushqueue.Decode([]byte(head + `,"at":` + bad + `}`))
+		if !errors.Is(err, pushqueue.ErrInvalid) || !strings.Contains(err.Error(), "at must be a positive integer") {
+			t.Errorf("at %s: %v", bad, err)
+		}
 	}
 }

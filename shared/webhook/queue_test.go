@@ -54,6 +54,7 @@ func itemsBody(op string, items ...string) string {
 func TestQueuedPushAnswered202(t *testing.T) {
 	both(t, func(t *testing.T, v apigw.Version) {
 		e, q := queuedEnv(t)
+		start := time.Now()
 		a := e.call(context.Background(), request{method: "POST", path: "/credentials/" + credID + "/items",
 			body: itemsBody("APPEND", " 0X5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED ", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")}, v)
 		data, _ := a.Body["data"].(map[string]any)
@@ -61,9 +62,13 @@ func TestQueuedPushAnswered202(t *testing.T) {
 			t.Fatalf("%d %s", a.Status, a.Raw)
 		}
 		msgs := q.Messages("push")
-		want := `{"credId":"` + credID + `","operation":"APPEND","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"]}`
-		if len(msgs) != 1 || msgs[0].Body != want {
+		want := `{"credId":"` + credID + `","operation":"APPEND","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"],"at":`
+		if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Body, want) {
 			t.Fatalf("queued %+v", msgs)
+		}
+		// "at" is when the webhook accepted the request, in ms.
+		if m, err := pushqueue.Decode([]byte(msgs[0].Body)); err != nil || m.At < start.UnixMilli() || m.At > time.Now().UnixMilli() {
+			t.Fatalf("at %d, not within the call (%v)", m.At, err)
 		}
 		if e.srv.Requests() != 0 {
 			t.Fatal("a queued push called Galxe")

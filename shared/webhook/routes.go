@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
@@ -61,9 +62,11 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// pushItems validates and normalises a push, then queues it (APPEND and
-// REMOVE with a queue: 202) or sends it to Galxe in batches (200).
-func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (int, any, error) {
+// pushItems validates and normalises a push accepted at `accepted`, then
+// queues it (APPEND and REMOVE with a queue: 202) or sends it to Galxe in
+// batches (200), in order with the fleet's other pushes when the
+// shared-state table is there: what a later push superseded is not sent.
+func (h *Handler) pushItems(ctx context.Context, credID string, body []byte, accepted time.Time) (int, any, error) {
 	if !credentials.ValidCredID(credID) {
 		return 0, nil, badRequest(fmt.Sprintf("credId must be a string of digits, not %q", galxe.Clip(credID)), nil)
 	}
@@ -89,12 +92,15 @@ func (h *Handler) pushItems(ctx context.Context, credID string, body []byte) (in
 		return 0, nil, credentials.ErrReplaceTooLarge
 	}
 	if (h.queue != nil || h.queueErr != nil) && pushqueue.Queueable(in.Operation) {
-		return h.enqueue(ctx, credID, in.Operation, items)
+		return h.enqueue(ctx, credID, in.Operation, items, accepted)
 	}
 	if h.galxe == nil {
 		return 0, nil, h.galxeErr
 	}
-	sum, err := credentials.Push(ctx, h.galxe, credID, in.Operation, items)
+	sum, err := credentials.PushInOrder(ctx, h.galxe, h.state, credID, in.Operation, items, accepted)
+	if sum.Superseded > 0 {
+		h.count("ItemsSuperseded", sum.Superseded)
+	}
 	return http.StatusOK, sum, err
 }
 
@@ -106,13 +112,14 @@ type queued struct {
 	Queued    bool   `json:"queued"`
 }
 
-// enqueue puts the push on the queue as messages of at most 256 KiB; it
-// answers 202 only when every item is queued.
-func (h *Handler) enqueue(ctx context.Context, credID, op string, items []string) (int, any, error) {
+// enqueue puts the push, accepted at `accepted` (its messages' "at"), on
+// the queue as messages of at most 256 KiB; it answers 202 only when every
+// item is queued.
+func (h *Handler) enqueue(ctx context.Context, credID, op string, items []string, accepted time.Time) (int, any, error) {
 	if h.queueErr != nil {
 		return 0, nil, h.queueErr
 	}
-	bodies := pushqueue.Encode(credID, op, items)
+	bodies := pushqueue.Encode(credID, op, items, accepted.UnixMilli())
 	msgs := make([]pushqueue.Outgoing, len(bodies))
 	for i, b := range bodies {
 		msgs[i] = pushqueue.Outgoing{Body: b}
@@ -120,10 +127,15 @@ func (h *Handler) enqueue(ctx context.Context, credID, op string, items []string
 	if err := h.queue.Send(ctx, msgs); err != nil {
 		return 0, nil, err
 	}
-	if h.metrics != nil {
-		h.metrics.Emit(obs.Metric{Name: "ItemsQueued", Unit: "Count", Values: []float64{float64(len(items))}})
-	}
+	h.count("ItemsQueued", len(items))
 	return http.StatusAccepted, queued{CredID: credID, Operation: op, Items: len(items), Queued: true}, nil
+}
+
+// count emits a Count metric.
+func (h *Handler) count(name string, n int) {
+	if h.metrics != nil {
+		h.metrics.Emit(obs.Metric{Name: name, Unit: "Count", Values: []float64{float64(n)}})
+	}
 }
 
 func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (any, error) {

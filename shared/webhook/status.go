@@ -15,6 +15,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 )
 
 // The function's own codes and categories (DESIGN.md §6).
@@ -29,6 +30,8 @@ const (
 	CodeConfigurationError = "CONFIGURATION_ERROR"
 	CodeQueueUnavailable   = "QUEUE_UNAVAILABLE"
 	CodeRequestInProgress  = "REQUEST_IN_PROGRESS"
+	CodeKeyReused          = "IDEMPOTENCY_KEY_REUSED"
+	CodeStateUnavailable   = "STATE_UNAVAILABLE"
 
 	CategoryRequest       = "REQUEST"
 	CategoryUpstream      = "UPSTREAM"
@@ -36,7 +39,7 @@ const (
 )
 
 // RequestError is a problem with the caller's request: 400, 401, 404, 405,
-// 409 or 413, said in words the caller can act on.
+// 409, 413 or 422, said in words the caller can act on.
 type RequestError struct {
 	Status     int
 	Code       string
@@ -119,6 +122,8 @@ func problemFor(err error, requestID string) problem {
 		perr       *credentials.PushError
 		cerr       *config.Error
 		qerr       *pushqueue.Error
+		sterr      *state.Error
+		lost       *answerNotKept
 	)
 	if errors.As(err, &perr) {
 		f.Progress = &perr.Progress
@@ -156,6 +161,22 @@ func problemFor(err error, requestID string) problem {
 		status, f.Code, f.Category = http.StatusServiceUnavailable, CodeQueueUnavailable, CategoryUpstream
 		f.Message = fmt.Sprintf("the push queue took %d of %d messages within the time budget; send the whole request again", qerr.Queued, qerr.Total)
 		retryAfter, internal = max(qerr.RetryAfter, defaultRetryAfter), qerr.Error()
+	case errors.As(err, &sterr) && sterr.Permanent:
+		// No such table, access denied: no retry can change it. AWS's text
+		// names the account: the log has it.
+		status, f.Code, f.Category = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration
+		f.Message = "the shared-state table (STATE_TABLE) is missing or may not be used; the function's log says why"
+		internal = sterr.Error()
+	case errors.As(err, &sterr):
+		// Nothing ran: the sender keeps the delivery and sends it again.
+		status, f.Code, f.Category = http.StatusServiceUnavailable, CodeStateUnavailable, CategoryUpstream
+		f.Message = "the shared-state table could not be reached; nothing was done: send the request again"
+		retryAfter, internal = defaultRetryAfter, sterr.Error()
+	case errors.As(err, &lost):
+		// A delivery answered for good whose answer was too large to keep
+		// whole: its status and code, said so.
+		status, f.Code, f.Category = lost.Status, lost.Code, lost.category()
+		f.Message = "this delivery was answered before; the original answer was too large to keep, so this is only its status and code"
 	case errors.As(err, &cerr):
 		status, f.Code, f.Category, f.Message = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration, cerr.Error()
 	case errors.As(err, &serr):

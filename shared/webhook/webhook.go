@@ -23,6 +23,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -35,6 +36,9 @@ type Handler struct {
 	galxeErr error             // why galxe is nil
 	queue    *pushqueue.Sender // nil: pushes run synchronously
 	queueErr error             // a queue is configured but cannot be used
+	state    *state.Table      // nil: per-process behaviour (no STATE_TABLE)
+	stateErr error             // a table is configured but cannot be used
+	idemTTL  time.Duration     // how long a delivery's answer is kept
 	metrics  *obs.Metrics
 	auth     string
 	secret   *secret.Source
@@ -60,13 +64,20 @@ type Options struct {
 	// QueueErr says why a configured queue cannot be used.
 	Queue    *pushqueue.Sender
 	QueueErr error
+	// State, when set, is the fleet's shared-state table (STATE_TABLE):
+	// deliveries of the items route are answered once and pushes applied in
+	// order (DESIGN.md §11); StateErr says why a configured table cannot be
+	// used.
+	State    *state.Table
+	StateErr error
 	Metrics  *obs.Metrics // may be nil
 }
 
 // New makes a handler.
 func New(o Options) *Handler {
 	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
-		maxItems: o.Config.MaxItemsPerRequest, log: o.Log, queue: o.Queue, queueErr: o.QueueErr, metrics: o.Metrics}
+		maxItems: o.Config.MaxItemsPerRequest, log: o.Log, queue: o.Queue, queueErr: o.QueueErr, metrics: o.Metrics,
+		state: o.State, idemTTL: o.Config.IdempotencyTTL}
 	h.problems = append(append([]string(nil), o.Config.Problems...), o.Config.WebhookProblems()...)
 	if o.QueueErr != nil {
 		h.problems = append(h.problems, "PUSH_QUEUE_URL: "+o.QueueErr.Error())
@@ -74,6 +85,14 @@ func New(o Options) *Handler {
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if o.StateErr != nil {
+		// The error may carry AWS's text: the log has it, /health and the
+		// answers only say the table cannot be used.
+		h.log.Error("shared-state table not usable", "error", o.StateErr.Error())
+		h.state = nil
+		h.problems = append(h.problems, stateUnusable)
+		h.stateErr = &config.Error{Problems: []string{stateUnusable + " (the function's log says why)"}}
 	}
 	if h.maxItems <= 0 {
 		h.maxItems = config.DefaultMaxItemsPerRequest
@@ -122,9 +141,10 @@ func (h *Handler) Handle(ctx context.Context, event []byte) any {
 // outcome is a request's answer, the route it took and, on failure, the
 // mapped problem (for the log line, without reading the body back).
 type outcome struct {
-	resp    apigw.Response
-	route   route // zero when no route matched
-	failure *problem
+	resp        apigw.Response
+	route       route // zero when no route matched
+	failure     *problem
+	idempotency string // what the shared-state table made of the delivery, if asked
 }
 
 // logOutcome writes the invocation's one line: the route, the outcome, what
@@ -140,6 +160,9 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome,
 		attrs = append(attrs, "route", o.route.name, "operation", "credentialItems", "cred_id", galxe.Clip(o.route.param))
 	default:
 		attrs = append(attrs, "route", o.route.name)
+	}
+	if o.idempotency != "" {
+		attrs = append(attrs, "idempotency", o.idempotency)
 	}
 	attrs = append(attrs, up.Attrs()...)
 	if h.cold.Swap(false) {
@@ -203,6 +226,7 @@ func (h *Handler) Serve(ctx context.Context, req *apigw.Request) apigw.Response 
 // then the body (decoded from base64, size-limited), then the signature,
 // then the content.
 func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
+	accepted := time.Now()
 	fail := func(r route, err error) outcome {
 		p := problemFor(err, req.RequestID)
 		return outcome{resp: p.response(), route: r, failure: &p}
@@ -227,7 +251,11 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
 		return fail(r, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
 			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", len(req.Body), MaxBodyBytes)})
 	}
-	replay, err := h.authenticate(ctx, req)
+	// With the shared-state table the items route's deliveries are
+	// answered once by the table, whatever the timestamp: the process's
+	// replay memory stays for the other routes.
+	once := r.name == "items" && (h.state != nil || h.stateErr != nil)
+	replay, err := h.authenticate(ctx, req, !once)
 	if err != nil {
 		return fail(r, err)
 	}
@@ -235,20 +263,38 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
 		// Remembered only once the outcome is final (a panic's is not).
 		defer func() { h.replays.settle(replay, final(o.resp)) }()
 	}
-	var (
-		data   any
-		status = http.StatusOK
-	)
-	switch r.name {
-	case "items":
-		status, data, err = h.pushItems(ctx, r.param, req.Body)
-	case "operation":
-		data, err = h.runOperation(ctx, r.param, req.Body)
+	run := func() outcome {
+		var (
+			data   any
+			status = http.StatusOK
+			err    error
+		)
+		switch r.name {
+		case "items":
+			status, data, err = h.pushItems(ctx, r.param, req.Body, accepted)
+		case "operation":
+			data, err = h.runOperation(ctx, r.param, req.Body)
+		}
+		if err != nil {
+			return fail(r, err)
+		}
+		return outcome{resp: apigw.JSON(status, map[string]any{"data": data}), route: r}
 	}
-	if err != nil {
-		return fail(r, err)
+	if once {
+		return h.answerOnce(ctx, req, r, run)
 	}
-	return outcome{resp: apigw.JSON(status, map[string]any{"data": data}), route: r}
+	return run()
+}
+
+// stateUnusable is /health's reason when STATE_TABLE is set and the table
+// cannot be used.
+const stateUnusable = "STATE_TABLE: the shared-state table cannot be used"
+
+// healthBody is GET /health's answer.
+type healthBody struct {
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	SharedState bool   `json:"shared_state"` // the fleet's table is in use (DESIGN.md §11)
 }
 
 func (h *Handler) health() apigw.Response {
@@ -261,9 +307,9 @@ func (h *Handler) health() apigw.Response {
 		}
 	}
 	if len(problems) > 0 {
-		return apigw.JSON(http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": strings.Join(problems, "; ")})
+		return apigw.JSON(http.StatusServiceUnavailable, healthBody{Status: "degraded", Reason: strings.Join(problems, "; "), SharedState: h.state != nil})
 	}
-	return apigw.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return apigw.JSON(http.StatusOK, healthBody{Status: "ok", SharedState: h.state != nil})
 }
 
 // final reports whether an answer is a request's last word: not a 5xx,
@@ -278,8 +324,9 @@ func final(resp apigw.Response) bool {
 // timestamps. A signature that does not match may be from a rotated
 // secret: the secret is read again (at most once a minute per process) and
 // the signature checked again if it changed. A signed request is claimed
-// in the replay memory: the key it returns is settled once answered.
-func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) (replay string, err error) {
+// in the replay memory (when guard is set): the key it returns is settled
+// once answered.
+func (h *Handler) authenticate(ctx context.Context, req *apigw.Request, guard bool) (replay string, err error) {
 	switch h.auth {
 	case config.AuthNone:
 		return "", nil
@@ -308,6 +355,9 @@ func (h *Handler) authenticate(ctx context.Context, req *apigw.Request) (replay 
 	}
 	if err != nil {
 		return "", &RequestError{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: signatureProblem(err)}
+	}
+	if !guard {
+		return "", nil
 	}
 	id := req.Header.Get(standardwebhooks.HeaderWebhookID)
 	signedAt, _ := strconv.ParseInt(req.Header.Get(standardwebhooks.HeaderWebhookTimestamp), 10, 64) // digits, checked
