@@ -231,7 +231,7 @@ func (r *Runner) Handle(ctx context.Context, event []byte) (*Summary, error) {
 	if name == "" {
 		name = "(invalid input)"
 	}
-	attrs := append([]any{"job", name, "operation", job.Operation, "error", err.Error(),
+	attrs := append([]any{"job", name, "operation", job.Operation, "error", state.Detail(err),
 		"duration_ms", time.Since(start).Milliseconds(), "cold_start", cold}, upstream.Attrs()...)
 	var gerr *galxe.Error
 	if errors.As(err, &gerr) {

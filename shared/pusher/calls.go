@@ -33,8 +33,10 @@ const maxSplitCalls = 64
 // template's redrive count is sized by it.
 const MinQuotaHold = time.Hour
 
-// maxVisibility is SQS's longest visibility timeout: 12 hours.
-const maxVisibility = 12 * time.Hour
+// maxVisibility is the longest hold: SQS allows 12 hours counted from the
+// receive, and a message was received up to the batching window (5 min)
+// and the invocation (2 min) before its hold is set; half an hour spare.
+const maxVisibility = 12*time.Hour - 30*time.Minute
 
 // DefaultMarkLease is how long a call's marks hold off every other push of
 // its items (so that none can reach Galxe before it and be undone by it),
@@ -320,7 +322,7 @@ func accountWide(err error, budgetEnd time.Time) bool {
 
 // holdFor is how long the messages an account-wide refusal stopped should
 // stay invisible: Galxe's Retry-After, at least an hour for a spent quota,
-// at most SQS's 12 hours; false when there is no Retry-After to keep (a
+// at most 11.5 hours (SQS's 12 from the receive); false when there is no Retry-After to keep (a
 // refused token: the queue's own visibility timeout paces the retries).
 func holdFor(stop error) (time.Duration, bool) {
 	var ge *galxe.Error

@@ -250,7 +250,7 @@ func TestAccountWideRefusals(t *testing.T) {
 		hold  int32 // seconds; 0: none
 	}{
 		"daily quota":                      {galxetest.QuotaSpent("daily"), 3600},
-		"daily quota, Retry-After a day":   {daily, 43200},
+		"daily quota, Retry-After a day":   {daily, 41400},
 		"throttled past the budget":        {perSecond, 600},
 		"token refused after a fresh read": {galxetest.ErrorFault("INVALID_TOKEN"), 0},
 	} {

@@ -59,7 +59,7 @@ func (h *Handler) report(ctx context.Context, s summary) {
 		if errors.As(s.stateErr, &se) && se.Permanent {
 			msg = "configuration error: the shared-state table is not usable; the messages it could not mark come back"
 		}
-		h.logger().ErrorContext(ctx, msg, "error", s.stateErr.Error())
+		h.logger().ErrorContext(ctx, msg, "error", state.Detail(s.stateErr))
 		attrs = append(attrs, "state_error", s.stateErr.Error())
 		level = slog.LevelError
 	}
@@ -81,6 +81,9 @@ func (h *Handler) report(ctx context.Context, s summary) {
 		}
 		if h.State != nil {
 			metrics = append(metrics, obs.Metric{Name: "ItemsSuperseded", Unit: "Count", Values: []float64{float64(skipped)}})
+			if s.stateErr != nil {
+				metrics = append(metrics, obs.Metric{Name: "SharedStateErrors", Unit: "Count", Values: []float64{1}})
+			}
 		}
 		h.Metrics.Emit(metrics...)
 	}

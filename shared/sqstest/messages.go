@@ -20,7 +20,8 @@ type message struct {
 	receipt      string // the latest, while in flight
 	visibleAt    time.Time
 	firstRecv    time.Time
-	index        int // in the in-flight heap
+	received     time.Time // the latest receive: a visibility ends at most 12 h after it
+	index        int       // in the in-flight heap
 }
 
 func (s *Server) enqueue(q *queue, e sendEntry) *message {
@@ -175,6 +176,7 @@ func (s *Server) take(q *queue, n int, timeout time.Duration) []*message {
 		if m.firstRecv.IsZero() {
 			m.firstRecv = now
 		}
+		m.received = now
 		q.msgs.hold(m, newReceipt(q.name), now.Add(timeout))
 		got = append(got, m)
 	}
@@ -268,7 +270,12 @@ func (s *Server) changeVisibilityIn(q *queue, handle string, seconds int) *apiEr
 	if seconds < 0 || seconds > 43200 {
 		return senderError("InvalidParameterValue", "", fmt.Sprintf("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided.", seconds))
 	}
-	if !q.msgs.setVisibility(handle, s.now().Add(time.Duration(seconds)*time.Second)) {
+	at := s.now().Add(time.Duration(seconds) * time.Second)
+	// SQS counts the 12 hours from the receive, not from this call.
+	if m := q.msgs.inFlight(handle); m != nil && at.Sub(m.received) > maxVisibility {
+		return senderError("InvalidParameterValue", "", fmt.Sprintf("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]", seconds))
+	}
+	if !q.msgs.setVisibility(handle, at) {
 		return senderError("InvalidParameterValue", "", "Value "+handle+" for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.")
 	}
 	if seconds == 0 {

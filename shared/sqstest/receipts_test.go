@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -100,5 +102,38 @@ func TestReceiptHandles(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || resp.Header.Get("x-amzn-query-error") != "MissingParameter;Sender" {
 		t.Errorf("no VisibilityTimeout: %d %q", resp.StatusCode, resp.Header.Get("x-amzn-query-error"))
+	}
+}
+
+// A message's visibility ends at most 12 hours after the receive that put
+// it in flight: a change made later in its flight may ask for less.
+func TestVisibilityLimitCountsFromTheReceive(t *testing.T) {
+	srv, c := client(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Now()
+	srv.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	url := srv.CreateQueue("push", sqstest.QueueOptions{})
+	srv.Put("push", "a")
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("receive: %v", err)
+	}
+	handle := out.Messages[0].ReceiptHandle
+	change := func(seconds int32) error {
+		_, err := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: handle, VisibilityTimeout: seconds})
+		return err
+	}
+	if err := change(43200); err != nil {
+		t.Fatalf("12 hours at the receive: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(10 * time.Minute)
+	mu.Unlock()
+	if err := change(43200); err == nil || !strings.Contains(err.Error(), "beyond the limit") {
+		t.Fatalf("12 hours, 10 minutes after the receive: %v", err)
+	}
+	if err := change(43200 - 600); err != nil {
+		t.Fatalf("what is left of the 12 hours: %v", err)
 	}
 }

@@ -74,6 +74,13 @@ func (st *store) remove(receipt string) {
 	heap.Remove(&st.flight, m.index)
 }
 
+// inFlight is the message in flight under receipt, or nil.
+func (st *store) inFlight(receipt string) *message { return st.byReceipt[receipt] }
+
+// maxVisibility is SQS's limit on a message's visibility, counted from the
+// receive that put it in flight.
+const maxVisibility = 12 * time.Hour
+
 // setVisibility changes when a message in flight becomes visible.
 func (st *store) setVisibility(receipt string, at time.Time) bool {
 	m := st.byReceipt[receipt]

@@ -98,7 +98,7 @@ func (t *Table) Claim(ctx context.Context, key, fingerprint string, until time.T
 		_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                           aws.String(t.Name),
 			Item:                                item,
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires < :nowS OR (#state = :running AND #until < :nowMs)"),
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires <= :nowS OR (#state = :running AND #until < :nowMs)"),
 			ExpressionAttributeNames:            map[string]string{"#pk": attrKey, "#expires": attrExpires, "#state": attrState, "#until": attrUntil},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":nowS": num(now.Unix()), ":nowMs": num(now.UnixMilli()), ":running": str(stateRunning)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,

@@ -217,7 +217,7 @@ func (t *Table) takeMark(ctx context.Context, m Mark, until int64) (MarkResult, 
 		_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(t.Name),
 			Item:      item,
-			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #expires < :nowS OR " +
+			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #expires <= :nowS OR " +
 				"((#at < :at OR (#at = :at AND #op = :op)) AND " +
 				"(attribute_not_exists(#until) OR #until < :nowMs OR (#at = :at AND #op = :op AND #until <= :until)))"),
 			ExpressionAttributeNames: map[string]string{"#pk": attrKey, "#expires": attrExpires, "#at": attrAt, "#op": attrOp, "#until": attrUntil},
@@ -261,7 +261,7 @@ func (t *Table) TakeReplace(ctx context.Context, cred string, at int64) (bool, e
 	_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(t.Name),
 		Item:                      item,
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #expires < :nowS OR #at <= :at"),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #expires <= :nowS OR #at <= :at"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrKey, "#expires": attrExpires, "#at": attrAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":nowS": num(now.Unix()), ":at": num(at)},
 	})

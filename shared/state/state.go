@@ -69,12 +69,35 @@ type Error struct {
 	Err       error
 }
 
+// Error names the call and AWS's error code, never AWS's text (it holds
+// ARNs and account ids): a job's error reaches its failure destination.
 func (e *Error) Error() string {
 	kind := "unavailable"
 	if e.Permanent {
 		kind = "not usable"
 	}
-	return "shared-state table " + kind + " (" + e.Op + "): " + e.Err.Error()
+	return "shared-state table " + kind + " (" + e.Op + "): " + errorCode(e.Err)
+}
+
+// Detail is err's text with AWS's own words about a table failure, for the
+// log alone.
+func Detail(err error) string {
+	var se *Error
+	if errors.As(err, &se) {
+		return err.Error() + " (" + se.Err.Error() + ")"
+	}
+	return err.Error()
+}
+
+func errorCode(err error) string {
+	var api interface{ ErrorCode() string }
+	switch {
+	case errors.As(err, &api):
+		return api.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "no answer in time"
+	}
+	return "no answer"
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -33,6 +33,8 @@ const (
 	// settleTimeout bounds storing or releasing an answer, which has a
 	// context of its own: the request's budget may be spent by then.
 	settleTimeout = 2 * time.Second
+	// settleReserve is kept after settling to write the answer.
+	settleReserve = 200 * time.Millisecond
 )
 
 // What the table made of a delivery, for the request's log line.
@@ -98,9 +100,11 @@ func (h *Handler) answerOnce(ctx context.Context, req *apigw.Request, r route, r
 	o := run()
 	// Settled with a context of its own, within the invocation's deadline
 	// (past it the claim lapses anyway, and the process is frozen).
+	// Some time is kept to answer: a slow table must not carry the handler
+	// past the deadline (Lambda would time out, API Gateway answer 5xx).
 	settleBy := time.Now().Add(settleTimeout)
-	if deadline.Before(settleBy) {
-		settleBy = deadline
+	if answerBy := deadline.Add(-settleReserve); answerBy.Before(settleBy) {
+		settleBy = answerBy
 	}
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), settleBy)
 	defer cancel()
@@ -118,7 +122,7 @@ func (h *Handler) answerOnce(ctx context.Context, req *apigw.Request, r route, r
 	if err != nil {
 		// The answer stands; the claim lapses at its deadline, and a retry
 		// after it runs the delivery again.
-		h.log.WarnContext(ctx, "delivery not settled in the shared-state table", "error", err.Error())
+		h.log.WarnContext(ctx, "delivery not settled in the shared-state table", "error", state.Detail(err))
 		o.idempotency = idemUnsettled
 	}
 	return o

@@ -381,6 +381,9 @@ func TestStateTableUnavailable(t *testing.T) {
 				if !strings.Contains(in.logs.String(), `"code":"STATE_UNAVAILABLE"`) || !strings.Contains(in.logs.String(), "shared-state table") {
 					t.Errorf("the log lacks the table's failure: %s", in.logs.String())
 				}
+				if !strings.Contains(in.metrics.String(), `"SharedStateErrors":1`) {
+					t.Errorf("no SharedStateErrors metric: %s", in.metrics.String())
+				}
 			})
 		})
 	}

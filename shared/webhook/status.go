@@ -91,9 +91,10 @@ var statusFor = map[galxe.Category]int{
 // problem is a failure mapped to the contract: its status and the fields of
 // its body (the Retry-After header is derived from them).
 type problem struct {
-	status   int
-	fields   errorFields
-	internal string // for the log only: what the caller is not told
+	status    int
+	fields    errorFields
+	internal  string // for the log only: what the caller is not told
+	fromState bool   // the shared-state table failed
 }
 
 // ErrorResponse maps any failure to its status and body.
@@ -166,12 +167,12 @@ func problemFor(err error, requestID string) problem {
 		// names the account: the log has it.
 		status, f.Code, f.Category = http.StatusInternalServerError, CodeConfigurationError, CategoryConfiguration
 		f.Message = "the shared-state table (STATE_TABLE) is missing or may not be used; the function's log says why"
-		internal = sterr.Error()
+		internal = state.Detail(sterr)
 	case errors.As(err, &sterr):
 		// Nothing ran: the sender keeps the delivery and sends it again.
 		status, f.Code, f.Category = http.StatusServiceUnavailable, CodeStateUnavailable, CategoryUpstream
 		f.Message = "the shared-state table could not be reached; nothing was done: send the request again"
-		retryAfter, internal = defaultRetryAfter, sterr.Error()
+		retryAfter, internal = defaultRetryAfter, state.Detail(sterr)
 	case errors.As(err, &lost):
 		// A delivery answered for good whose answer was too large to keep
 		// whole: its status and code, said so.
@@ -201,5 +202,5 @@ func problemFor(err error, requestID string) problem {
 	if retryAfter > 0 {
 		f.RetryAfterSeconds = int(math.Ceil(retryAfter.Seconds()))
 	}
-	return problem{status: status, fields: f, internal: internal}
+	return problem{status: status, fields: f, internal: internal, fromState: sterr != nil}
 }

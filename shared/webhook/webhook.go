@@ -89,7 +89,7 @@ func New(o Options) *Handler {
 	if o.StateErr != nil {
 		// The error may carry AWS's text: the log has it, /health and the
 		// answers only say the table cannot be used.
-		h.log.Error("shared-state table not usable", "error", o.StateErr.Error())
+		h.log.Error("shared-state table not usable", "error", state.Detail(o.StateErr))
 		h.state = nil
 		h.problems = append(h.problems, stateUnusable)
 		h.stateErr = &config.Error{Problems: []string{stateUnusable + " (the function's log says why)"}}
@@ -169,6 +169,9 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome,
 		attrs = append(attrs, "cold_start", true)
 	}
 	level := slog.LevelInfo
+	if o.idempotency == idemUnsettled || o.failure != nil && o.failure.fromState {
+		h.countStateError()
+	}
 	if f := o.failure; f != nil {
 		attrs = append(attrs, "code", f.fields.Code, "category", f.fields.Category)
 		if f.internal != "" {
@@ -182,6 +185,15 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome,
 		level = slog.LevelWarn
 	}
 	h.log.Log(ctx, level, "request", attrs...)
+}
+
+// countStateError counts a failure of the shared-state table (the metric
+// SharedStateErrors): the answer was 503 or 500, or the answer went out
+// but could not be kept.
+func (h *Handler) countStateError() {
+	if h.metrics != nil {
+		h.metrics.Emit(obs.Metric{Name: "SharedStateErrors", Unit: "Count", Values: []float64{1}})
+	}
 }
 
 // route is a matched route: its name and path parameter.
