@@ -140,7 +140,16 @@ func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op
 			none.Superseded = len(items)
 			return none, nil
 		}
-		return Push(ctx, c, credID, op, items)
+		sum, err := Push(ctx, c, credID, op, items)
+		if refusedForGood(err) {
+			// Nothing was replaced: pushes accepted before this REPLACE must
+			// not be skipped as older than it. With a context of its own: the
+			// budget may be spent.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = t.UndoReplace(uctx, credID, at.UnixMilli())
+		}
+		return sum, err
 	}
 	marks := make([]state.Mark, len(items))
 	for i, it := range items {
@@ -172,4 +181,18 @@ func split(items []string) [][]string {
 		out = append(out, items[i*len(items)/n:(i+1)*len(items)/n])
 	}
 	return out
+}
+
+// refusedForGood reports whether Galxe refused a push in a way no retry
+// changes (the request will not come again as it is).
+func refusedForGood(err error) bool {
+	var ge *galxe.Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	switch ge.Category {
+	case galxe.CategoryValidation, galxe.CategoryNotFound, galxe.CategoryAuthorization:
+		return true
+	}
+	return false
 }

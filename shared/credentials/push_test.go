@@ -17,8 +17,9 @@ import (
 
 // recorder is Galxe as far as a push sees it: it records what was sent.
 type recorder struct {
-	mu    sync.Mutex
-	calls [][]string
+	mu     sync.Mutex
+	calls  [][]string
+	refuse error // when set, every call is refused with it
 }
 
 func (r *recorder) Do(_ context.Context, _ string, vars any) (*galxe.Result, error) {
@@ -26,8 +27,11 @@ func (r *recorder) Do(_ context.Context, _ string, vars any) (*galxe.Result, err
 	var m struct{ Items []string }
 	_ = json.Unmarshal(b, &m)
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.calls = append(r.calls, m.Items)
-	r.mu.Unlock()
+	if r.refuse != nil {
+		return nil, r.refuse
+	}
 	return &galxe.Result{Data: json.RawMessage(`{}`), Attempts: 1}, nil
 }
 
@@ -93,5 +97,31 @@ func TestPushInOrder(t *testing.T) {
 	var se *state.Error
 	if !errors.As(err, &se) || !se.Permanent || len(g.calls) != calls {
 		t.Fatalf("missing table: %v, %d calls", err, len(g.calls)-calls)
+	}
+}
+
+// A REPLACE Galxe refuses for good replaced nothing: the pushes accepted
+// before it are not skipped as older than it.
+func TestRefusedReplaceTakenBack(t *testing.T) {
+	srv := dynamotest.NewServer()
+	defer srv.Close()
+	srv.CreateTable("state")
+	tb := &state.Table{Client: srv.Client(), Name: "state"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ok := &recorder{}
+	if _, err := credentials.PushInOrder(ctx, ok, tb, "7", "REPLACE", []string{"a"}, time.UnixMilli(100)); err != nil {
+		t.Fatal(err)
+	}
+	refusing := &recorder{refuse: &galxe.Error{Code: "INVALID_ADDRESS", Category: galxe.CategoryValidation, Message: "no"}}
+	if _, err := credentials.PushInOrder(ctx, refusing, tb, "7", "REPLACE", []string{"b"}, time.UnixMilli(300)); err == nil {
+		t.Fatal("the refusal was not returned")
+	}
+	if at, err := tb.LastReplace(ctx, "7"); err != nil || at != 100 {
+		t.Fatalf("last REPLACE %d (%v), want the one before the refused one (100)", at, err)
+	}
+	// An APPEND accepted between the two REPLACEs is sent, not skipped.
+	if s, err := credentials.PushInOrder(ctx, ok, tb, "7", "APPEND", []string{"c"}, time.UnixMilli(200)); err != nil || s.Items != 1 || s.Superseded != 0 {
+		t.Fatalf("APPEND after a refused REPLACE: %+v %v", s, err)
 	}
 }

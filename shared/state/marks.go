@@ -252,19 +252,26 @@ func (t *Table) takeMark(ctx context.Context, m Mark, until int64) (MarkResult, 
 
 // TakeReplace records a REPLACE of the credential accepted at `at` (epoch
 // ms), before it is sent; false when a later REPLACE is already recorded
-// (this one is superseded).
+// (this one is superseded). The REPLACE it follows is kept beside it, for
+// UndoReplace.
 func (t *Table) TakeReplace(ctx context.Context, cred string, at int64) (bool, error) {
 	now := t.now()
 	item := replaceKey(cred)
 	item[attrAt] = num(at)
 	item[attrExpires] = num(now.Add(DefaultMarkTTL).Unix())
-	_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
+	in := &dynamodb.PutItemInput{
 		TableName:                 aws.String(t.Name),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #expires <= :nowS OR #at <= :at"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrKey, "#expires": attrExpires, "#at": attrAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":nowS": num(now.Unix()), ":at": num(at)},
-	})
+	}
+	if prev, err := t.LastReplace(ctx, cred); err != nil {
+		return false, err
+	} else if prev > 0 && prev < at {
+		item[attrPrev] = num(prev)
+	}
+	_, err := t.Client.PutItem(ctx, in)
 	if _, refused := conditionFailed(err); refused {
 		return false, nil
 	}
@@ -272,6 +279,41 @@ func (t *Table) TakeReplace(ctx context.Context, cred string, at int64) (bool, e
 		return false, failed("replace mark", err)
 	}
 	return true, nil
+}
+
+// attrPrev is, on a REPLACE mark, the REPLACE it followed (epoch ms).
+const attrPrev = "prev"
+
+// UndoReplace takes back the REPLACE recorded at `at` when Galxe refused it
+// for good (nothing was replaced): the credential's last REPLACE is again
+// the one before, so the pushes accepted between the two are not skipped
+// as older than a REPLACE that never happened. A later REPLACE recorded
+// since is left alone.
+func (t *Table) UndoReplace(ctx context.Context, cred string, at int64) error {
+	out, err := t.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.Name), Key: replaceKey(cred), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return failed("replace mark", err)
+	}
+	if getN(out.Item, attrAt) != at {
+		return nil
+	}
+	item := replaceKey(cred)
+	item[attrAt] = num(getN(out.Item, attrPrev)) // 0: no REPLACE
+	item[attrExpires] = out.Item[attrExpires]
+	_, err = t.Client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(t.Name),
+		Item:                      item,
+		ConditionExpression:       aws.String("#at = :at"),
+		ExpressionAttributeNames:  map[string]string{"#at": attrAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(at)},
+	})
+	if _, refused := conditionFailed(err); refused {
+		return nil
+	}
+	if err != nil {
+		return failed("replace mark", err)
+	}
+	return nil
 }
 
 // LastReplace is when the credential's last REPLACE was accepted (epoch
