@@ -60,20 +60,26 @@ type mutation struct {
 // APPEND and REMOVE batches run concurrently; on the first failure no new
 // batch starts, and the error is a *PushError with the progress made.
 func Push(ctx context.Context, c galxe.Caller, credID, op string, items []string) (Summary, error) {
-	sum := Summary{CredID: credID, Operation: op, Items: len(items)}
+	return pushBatches(ctx, c, credID, op, items, nil)
+}
+
+// pushBatches is Push with, when keep is set, a step before each batch's
+// call that says which of its items to send (the others are superseded):
+// the marks of one batch are taken while earlier batches' calls are on
+// their way, so a large push keeps Galxe's pace.
+func pushBatches(ctx context.Context, c galxe.Caller, credID, op string, items []string,
+	keep func(ctx context.Context, batch []string) ([]string, error)) (Summary, error) {
+	sum := Summary{CredID: credID, Operation: op}
 	if op == Replace && len(items) > BatchSize {
 		return sum, ErrReplaceTooLarge
 	}
-	batches := split(items)
-	sum.Batches = len(batches)
-
 	var (
 		mu   sync.Mutex
-		done int
+		done int // items sent or superseded
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(Concurrency)
-	for _, b := range batches {
+	for _, b := range split(items) {
 		if gctx.Err() != nil {
 			break // a batch failed: start no more
 		}
@@ -81,11 +87,25 @@ func Push(ctx context.Context, c galxe.Caller, credID, op string, items []string
 			if gctx.Err() != nil {
 				return nil
 			}
-			if _, err := c.Do(gctx, "credentialItems", mutation{CredID: credID, Operation: op, Items: b}); err != nil {
-				return err
+			send := b
+			if keep != nil {
+				var err error
+				if send, err = keep(gctx, b); err != nil {
+					return err
+				}
+			}
+			if len(send) > 0 {
+				if _, err := c.Do(gctx, "credentialItems", mutation{CredID: credID, Operation: op, Items: send}); err != nil {
+					return err
+				}
 			}
 			mu.Lock()
 			done += len(b)
+			sum.Superseded += len(b) - len(send)
+			sum.Items += len(send)
+			if len(send) > 0 {
+				sum.Batches++
+			}
 			mu.Unlock()
 			return nil
 		})
@@ -151,36 +171,30 @@ func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op
 		}
 		return sum, err
 	}
-	marks := make([]state.Mark, len(items))
-	for i, it := range items {
-		marks[i] = state.Mark{CredID: credID, Item: it, Op: op, At: at.UnixMilli()}
-	}
-	taken, err := t.TakeMarks(mctx, marks)
-	if err != nil {
-		return none, err
-	}
-	send := make([]string, 0, len(items))
-	for i, it := range items {
-		if taken[i] {
-			send = append(send, it)
+	// Each batch takes its marks just before its call, so a large push
+	// keeps Galxe's pace; the marks leave the end of the budget for answering.
+	return pushBatches(ctx, c, credID, op, items, func(bctx context.Context, batch []string) ([]string, error) {
+		marks := make([]state.Mark, len(batch))
+		for i, it := range batch {
+			marks[i] = state.Mark{CredID: credID, Item: it, Op: op, At: at.UnixMilli()}
 		}
-	}
-	sum, err := Push(ctx, c, credID, op, send)
-	sum.Superseded = len(items) - len(send)
-	return sum, err
-}
-
-// split cuts items into batches of at most BatchSize, evenly sized.
-func split(items []string) [][]string {
-	if len(items) == 0 {
-		return nil
-	}
-	n := (len(items) + BatchSize - 1) / BatchSize
-	out := make([][]string, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, items[i*len(items)/n:(i+1)*len(items)/n])
-	}
-	return out
+		if d, ok := bctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			bctx, cancel = context.WithDeadline(bctx, d.Add(-MarkReserve))
+			defer cancel()
+		}
+		taken, err := t.TakeMarks(bctx, marks)
+		if err != nil {
+			return nil, err
+		}
+		send := make([]string, 0, len(batch))
+		for i, it := range batch {
+			if taken[i] {
+				send = append(send, it)
+			}
+		}
+		return send, nil
+	})
 }
 
 // refusedForGood reports whether Galxe refused a push in a way no retry
@@ -195,4 +209,17 @@ func refusedForGood(err error) bool {
 		return true
 	}
 	return false
+}
+
+// split cuts items into batches of at most BatchSize, evenly sized.
+func split(items []string) [][]string {
+	if len(items) == 0 {
+		return nil
+	}
+	n := (len(items) + BatchSize - 1) / BatchSize
+	out := make([][]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, items[i*len(items)/n:(i+1)*len(items)/n])
+	}
+	return out
 }
