@@ -228,7 +228,9 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 			// The sample pushes went through the queue: the pusher must have
 			// delivered them before a check sets Galxe to fail, or its call
 			// would meet the failure meant for the check.
-			waitUntil(ctx, time.Minute, func() bool { return len(s.SQS.Messages(PushQueueName)) == 0 })
+			if !waitUntil(ctx, time.Minute, func() bool { return len(s.SQS.Messages(PushQueueName)) == 0 }) {
+				fmt.Fprintln(w, "warning: the sample pushes are still queued after a minute; the failure checks below may meet them")
+			}
 			drained = true
 		}
 		if c.before != nil {

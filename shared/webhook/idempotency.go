@@ -108,7 +108,7 @@ func (h *Handler) answerOnce(ctx context.Context, req *apigw.Request, r route, r
 	}
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), settleBy)
 	defer cancel()
-	if kept(o.resp) {
+	if final(o.resp) { // kept for good: not an answer a retry could change
 		a := state.Answer{Status: o.resp.Status, Body: o.resp.Body}
 		if o.failure != nil {
 			a.Code = o.failure.fields.Code
@@ -126,12 +126,6 @@ func (h *Handler) answerOnce(ctx context.Context, req *apigw.Request, r route, r
 		o.idempotency = idemUnsettled
 	}
 	return o
-}
-
-// kept reports whether an answer is the delivery's for good: not one a
-// retry could change (a 409, a 429, any 5xx, QUEUE_UNAVAILABLE included).
-func kept(resp apigw.Response) bool {
-	return resp.Status < 500 && resp.Status != http.StatusTooManyRequests && resp.Status != http.StatusConflict
 }
 
 // deliveryKey is the delivery's key: the webhook-id (the signature, checked

@@ -324,9 +324,10 @@ func (h *Handler) health() apigw.Response {
 	return apigw.JSON(http.StatusOK, healthBody{Status: "ok", SharedState: h.state != nil})
 }
 
-// final reports whether an answer is a request's last word: not a 5xx,
-// nor an answer that invites the same request again (429 and 409 come
-// with Retry-After).
+// final reports whether an answer is a request's last word: not a 5xx
+// (QUEUE_UNAVAILABLE included), nor an answer that invites the same request
+// again (429 and 409 come with Retry-After). The replay memory and the
+// shared table both keep only final answers.
 func final(resp apigw.Response) bool {
 	return resp.Status >= 200 && resp.Status < 500 && resp.Header["Retry-After"] == ""
 }
