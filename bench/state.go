@@ -206,81 +206,10 @@ func itemsRoute(bin string, env func(string, ...string) []string, n int) (*items
 	r.deliveries = n + 50
 	r.calls = callsOf(ddb)
 	r.galxeRequests = g.Requests()
-	r.largest = largestItems(ddb)
+	r.largest = ddb.LargestItems(stateTable)
 	return r, nil
 }
 
-// largestItems scans the stand-in's table and returns the largest item of
-// each kind (the key's prefix before '#'), in bytes as DynamoDB counts an
-// item's size (attribute names and values; numbers approximated by their
-// length), which sets the request units a write or a read of it costs.
-func largestItems(s *dynamotest.Server) map[string]int {
-	out, err := s.Client().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(stateTable)})
-	if err != nil {
-		return nil
-	}
-	m := map[string]int{}
-	for _, it := range out.Items {
-		kind := "other"
-		if k, ok := it[dynamotest.KeyAttribute].(*types.AttributeValueMemberS); ok {
-			kind, _, _ = strings.Cut(k.Value, "#")
-		}
-		m[kind] = max(m[kind], itemBytes(it))
-	}
-	return m
-}
-
-func itemBytes(item map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueBytes(v)
-	}
-	return n
-}
-
-func valueBytes(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return len(v.Value) // at most: DynamoDB stores about half a byte a digit, plus one
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
-	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
-	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueBytes(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		n := 3
-		for k, e := range v.Value {
-			n += 1 + len(k) + valueBytes(e)
-		}
-		return n
-	}
-	return 0
-}
 
 // standInCapacity is how many conditional PutItems a second the stand-in
 // answers on this machine, written as the marks are (16 at once, one SDK

@@ -164,3 +164,28 @@ func numberSize(s string) int {
 	}
 	return size
 }
+
+// LargestItems is, for a table, the size of its largest item of each kind
+// (the key's text before its first '#'), as DynamoDB counts an item's size:
+// what a write or a read of it costs in request units.
+func (s *Server) LargestItems(table string) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tables[table]
+	if t == nil {
+		return nil
+	}
+	items, err := s.scanAll(t)
+	if err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, item := range items {
+		kind := "other"
+		if k := item[KeyAttribute]; k != nil && k.S != nil {
+			kind, _, _ = strings.Cut(*k.S, "#")
+		}
+		out[kind] = max(out[kind], itemSize(item))
+	}
+	return out
+}

@@ -317,3 +317,19 @@ func fromAV(m map[string]*av) item {
 	}
 	return out
 }
+
+// LargestItems sizes each kind's largest item by the same rule as the
+// 400 KB limit: names and values, strings by their bytes.
+func TestLargestItems(t *testing.T) {
+	s, c := newTable(t)
+	mustPut(t, c, item{"pk": str("mark#1#a"), "op": str("APPEND")})                     // 2+8 + 2+6 = 18
+	mustPut(t, c, item{"pk": str("mark#1#abc"), "op": str("REMOVE")})                   // 2+10 + 2+6 = 20
+	mustPut(t, c, item{"pk": str("delivery#x"), "body": str(strings.Repeat("b", 100))}) // 2+10 + 4+100 = 116
+	got := s.LargestItems(tableName)
+	if got["mark"] != 20 || got["delivery"] != 116 || len(got) != 2 {
+		t.Fatalf("largest items %v", got)
+	}
+	if s.LargestItems("no-such-table") != nil {
+		t.Fatal("a missing table has items")
+	}
+}

@@ -158,39 +158,29 @@ func (t *Table) Complete(ctx context.Context, key, fingerprint string, a Answer,
 	default:
 		item[attrBody] = &types.AttributeValueMemberB{Value: body}
 	}
-	_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(t.Name),
-		Item:                      item,
-		ConditionExpression:       aws.String("#hash = :hash AND #state = :running"),
-		ExpressionAttributeNames:  map[string]string{"#hash": attrHash, "#state": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":hash": str(fingerprint), ":running": str(stateRunning)},
-	})
-	if _, refused := conditionFailed(err); refused {
-		return nil
-	}
-	if err != nil {
-		return failed("complete", err)
-	}
-	return nil
+	cond, names, values := ownClaim(fingerprint)
+	_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: item,
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	_, err = written("complete", err) // refused: the claim is another attempt's now
+	return err
 }
 
 // Release gives the claim up, so that a retry runs the delivery (after an
 // answer a retry could change: a 429 or a 5xx).
 func (t *Table) Release(ctx context.Context, key, fingerprint string) error {
-	_, err := t.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(t.Name),
-		Key:                       deliveryKey(key),
-		ConditionExpression:       aws.String("#hash = :hash AND #state = :running"),
-		ExpressionAttributeNames:  map[string]string{"#hash": attrHash, "#state": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":hash": str(fingerprint), ":running": str(stateRunning)},
-	})
-	if _, refused := conditionFailed(err); refused {
-		return nil
-	}
-	if err != nil {
-		return failed("release", err)
-	}
-	return nil
+	cond, names, values := ownClaim(fingerprint)
+	_, err := t.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(t.Name), Key: deliveryKey(key),
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	_, err = written("release", err) // refused: not this attempt's claim (any more)
+	return err
+}
+
+// ownClaim is the condition that a delivery's record is still this
+// request's running claim: only then may an attempt settle it.
+func ownClaim(fingerprint string) (*string, map[string]string, map[string]types.AttributeValue) {
+	return aws.String("#hash = :hash AND #state = :running"),
+		map[string]string{"#hash": attrHash, "#state": attrState},
+		map[string]types.AttributeValue{":hash": str(fingerprint), ":running": str(stateRunning)}
 }
 
 // fit returns the body as it is stored: as it is when it fits the item,

@@ -272,13 +272,7 @@ func (t *Table) TakeReplace(ctx context.Context, cred string, at int64) (bool, e
 		item[attrPrev] = num(prev)
 	}
 	_, err := t.Client.PutItem(ctx, in)
-	if _, refused := conditionFailed(err); refused {
-		return false, nil
-	}
-	if err != nil {
-		return false, failed("replace mark", err)
-	}
-	return true, nil
+	return written("replace mark", err)
 }
 
 // attrPrev is, on a REPLACE mark, the REPLACE it followed (epoch ms).
@@ -307,13 +301,8 @@ func (t *Table) UndoReplace(ctx context.Context, cred string, at int64) error {
 		ExpressionAttributeNames:  map[string]string{"#at": attrAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(at)},
 	})
-	if _, refused := conditionFailed(err); refused {
-		return nil
-	}
-	if err != nil {
-		return failed("replace mark", err)
-	}
-	return nil
+	_, err = written("replace mark", err) // refused: a later REPLACE since
+	return err
 }
 
 // LastReplace is when the credential's last REPLACE was accepted (epoch

@@ -119,6 +119,18 @@ func failed(op string, err error) error {
 	return &Error{Op: op, Permanent: permanent, Err: err}
 }
 
+// written tells a conditional write's three outcomes apart: done (true),
+// refused by its condition (false, nil), or failed (a typed *Error).
+func written(op string, err error) (bool, error) {
+	if _, refused := conditionFailed(err); refused {
+		return false, nil
+	}
+	if err != nil {
+		return false, failed(op, err)
+	}
+	return true, nil
+}
+
 // conditionFailed reports whether a write was refused by its condition, and
 // the stored item when DynamoDB returned it (ALL_OLD).
 func conditionFailed(err error) (map[string]types.AttributeValue, bool) {
