@@ -210,7 +210,6 @@ func itemsRoute(bin string, env func(string, ...string) []string, n int) (*items
 	return r, nil
 }
 
-
 // standInCapacity is how many conditional PutItems a second the stand-in
 // answers on this machine, written as the marks are (16 at once, one SDK
 // client in this process): what the backlog's marks can have at most here.
