@@ -98,6 +98,15 @@ func TestSharedStateSettings(t *testing.T) {
 			t.Errorf("%s=%q: problems %v", k, v, c.Problems)
 		}
 	}
+	// DynamoDB's rule for a table's name: 3 to 255 of [a-zA-Z0-9_.-].
+	for v, ok := range map[string]bool{
+		"abc": true, "a.b-c_D9": true, strings.Repeat("t", 255): true,
+		"ab": false, strings.Repeat("t", 256): false, "tab le": false, "tablé": false, "t/able": false,
+	} {
+		if c := with("STATE_TABLE", v); (len(c.Problems) == 0) != ok {
+			t.Errorf("STATE_TABLE=%q: problems %v, want accepted %v", v, c.Problems, ok)
+		}
+	}
 	for _, v := range []string{"0", "-5", "99999999999"} {
 		if c := with("IDEMPOTENCY_TTL_SECONDS", v); len(c.Problems) != 1 {
 			t.Errorf("IDEMPOTENCY_TTL_SECONDS=%q accepted", v)
