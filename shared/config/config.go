@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,6 +55,21 @@ type Config struct {
 	StateTable             string        // STATE_TABLE: the fleet's shared state (DESIGN.md §11); empty: per process
 	IdempotencyTTL         time.Duration // IDEMPOTENCY_TTL_SECONDS: how long a delivery's answer is kept
 
+	// The account's budget and quota, shared by the whole deployment
+	// through StateTable (DESIGN.md §11). GALXE_MAX_QPS above stays each
+	// process's own ceiling.
+	AccountQPS    float64 // GALXE_ACCOUNT_QPS: the account's requests a second, every function together (> 0)
+	ForegroundQPS float64 // GALXE_FOREGROUND_QPS: the part of AccountQPS background callers leave to foreground ones (0 ≤ it < AccountQPS)
+	MonthlyQuota  int64   // GALXE_MONTHLY_QUOTA: the account's requests a UTC month (> 0)
+	QuotaReserve  int64   // GALXE_QUOTA_RESERVE: the part of MonthlyQuota background callers leave to foreground ones (0 ≤ it < MonthlyQuota; default 1% of it)
+
+	// READ_CACHE_SECONDS: when ReadCacheSet, ReadCacheTTL is every cached
+	// read's lifetime and 0 turns the read cache off; when not set, each
+	// operation keeps its own lifetime (ReadCacheTTL is then 0 and means
+	// nothing: ask CacheTTL).
+	ReadCacheTTL time.Duration
+	ReadCacheSet bool
+
 	// Problems lists every setting that is missing or wrong.
 	Problems []string
 }
@@ -73,6 +89,9 @@ func FromEnv(getenv func(string) string) Config {
 		MaxItemsPerRequest:     DefaultMaxItemsPerRequest,
 		StateTable:             strings.TrimSpace(getenv("STATE_TABLE")),
 		IdempotencyTTL:         DefaultIdempotencyTTL,
+		AccountQPS:             DefaultAccountQPS,
+		ForegroundQPS:          DefaultForegroundQPS,
+		MonthlyQuota:           DefaultMonthlyQuota,
 	}
 	if c.Endpoint == "" {
 		c.Endpoint = galxe.DefaultEndpoint
@@ -118,10 +137,106 @@ func FromEnv(getenv func(string) string) Config {
 			c.IdempotencyTTL = time.Duration(n) * time.Second
 		}
 	}
+	c.readBudget(getenv)
+	if v := strings.TrimSpace(getenv("READ_CACHE_SECONDS")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > MaxReadCacheSeconds {
+			c.Problems = append(c.Problems, fmt.Sprintf("READ_CACHE_SECONDS must be a whole number of seconds from 0 (no cache) to %d, not %q", MaxReadCacheSeconds, v))
+		} else {
+			c.ReadCacheTTL, c.ReadCacheSet = time.Duration(n)*time.Second, true
+		}
+	}
 	if c.StateTable != "" && !validTableName(c.StateTable) {
 		c.Problems = append(c.Problems, fmt.Sprintf("STATE_TABLE %q must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .)", clipName(c.StateTable)))
 	}
 	return c
+}
+
+// Defaults of the account's budget and quota (DESIGN.md §11): Galxe's free
+// tier allows 10 requests a second and 100,000 a month.
+const (
+	DefaultAccountQPS    = 10.0
+	DefaultForegroundQPS = 2.0
+	DefaultMonthlyQuota  = int64(100000)
+)
+
+// DefaultQuotaReserve is the reserve left to foreground callers when
+// GALXE_QUOTA_RESERVE is not set: 1% of the quota.
+func DefaultQuotaReserve(quota int64) int64 { return quota / 100 }
+
+// MaxReadCacheSeconds is a day: a cached answer older than that is a
+// mistake, not a cache.
+const MaxReadCacheSeconds = 24 * 3600
+
+// readBudget reads GALXE_ACCOUNT_QPS, GALXE_FOREGROUND_QPS,
+// GALXE_MONTHLY_QUOTA and GALXE_QUOTA_RESERVE. A refused value keeps its
+// default, and the checks between two settings are made only when both
+// were read well, so one mistake is reported once.
+func (c *Config) readBudget(getenv func(string) string) {
+	accountOK, quotaOK := true, true
+	if v := strings.TrimSpace(getenv("GALXE_ACCOUNT_QPS")); v != "" {
+		q, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(q > 0) || math.IsInf(q, 0) {
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_ACCOUNT_QPS must be a positive number of requests a second, not %q", v))
+			accountOK = false
+		} else {
+			c.AccountQPS = q
+		}
+	}
+	foreground := strings.TrimSpace(getenv("GALXE_FOREGROUND_QPS"))
+	if foreground != "" {
+		q, err := strconv.ParseFloat(foreground, 64)
+		switch {
+		case err != nil || !(q >= 0) || math.IsInf(q, 0):
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_FOREGROUND_QPS must be a number of requests a second, 0 or more, not %q", foreground))
+		case accountOK && q >= c.AccountQPS:
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_FOREGROUND_QPS (%s) must be less than GALXE_ACCOUNT_QPS (%s): background callers would get no share", foreground, formatQPS(c.AccountQPS)))
+		default:
+			c.ForegroundQPS = q
+		}
+	} else if accountOK && c.ForegroundQPS >= c.AccountQPS {
+		c.Problems = append(c.Problems, fmt.Sprintf("GALXE_FOREGROUND_QPS (default %s) must be less than GALXE_ACCOUNT_QPS (%s): set it lower", formatQPS(DefaultForegroundQPS), formatQPS(c.AccountQPS)))
+	}
+	if v := strings.TrimSpace(getenv("GALXE_MONTHLY_QUOTA")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_MONTHLY_QUOTA must be a positive whole number of requests, not %q", v))
+			quotaOK = false
+		} else {
+			c.MonthlyQuota = n
+		}
+	}
+	c.QuotaReserve = DefaultQuotaReserve(c.MonthlyQuota)
+	if v := strings.TrimSpace(getenv("GALXE_QUOTA_RESERVE")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil || n < 0:
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_QUOTA_RESERVE must be a whole number of requests, 0 or more, not %q", v))
+		case quotaOK && n >= c.MonthlyQuota:
+			c.Problems = append(c.Problems, fmt.Sprintf("GALXE_QUOTA_RESERVE (%d) must be less than GALXE_MONTHLY_QUOTA (%d): background callers would get none", n, c.MonthlyQuota))
+		default:
+			c.QuotaReserve = n
+		}
+	}
+}
+
+func formatQPS(q float64) string { return strconv.FormatFloat(q, 'f', -1, 64) }
+
+// BackgroundQPS is the most of the account's second background callers
+// (the pusher, the scheduled function) may take.
+func (c Config) BackgroundQPS() float64 { return c.AccountQPS - c.ForegroundQPS }
+
+// BackgroundQuota is where background callers stop in a month: the quota
+// less the reserve. Foreground calls may spend the reserve too.
+func (c Config) BackgroundQuota() int64 { return c.MonthlyQuota - c.QuotaReserve }
+
+// CacheTTL is a cached read's lifetime: READ_CACHE_SECONDS when set (0:
+// do not cache), else perOperation, the operation's own.
+func (c Config) CacheTTL(perOperation time.Duration) time.Duration {
+	if c.ReadCacheSet {
+		return c.ReadCacheTTL
+	}
+	return perOperation
 }
 
 // DefaultIdempotencyTTL keeps a delivery's answer four days: Standard

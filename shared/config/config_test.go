@@ -113,3 +113,99 @@ func TestSharedStateSettings(t *testing.T) {
 		}
 	}
 }
+
+// The account's budget, quota and read cache (DESIGN.md §11).
+func TestBudgetQuotaAndCacheSettings(t *testing.T) {
+	base := map[string]string{"GALXE_ACCESS_TOKEN": "t", "WEBHOOK_AUTH": "none"}
+	with := func(kv ...string) Config {
+		m := map[string]string{}
+		for bk, bv := range base {
+			m[bk] = bv
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return FromEnv(env(m))
+	}
+	c := with()
+	if len(c.Problems) != 0 || c.AccountQPS != 10 || c.ForegroundQPS != 2 || c.MonthlyQuota != 100000 || c.QuotaReserve != 1000 ||
+		c.ReadCacheSet || c.ReadCacheTTL != 0 || c.BackgroundQPS() != 8 || c.BackgroundQuota() != 99000 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.CacheTTL(60*time.Second) != 60*time.Second || c.CacheTTL(30*time.Second) != 30*time.Second {
+		t.Fatal("unset READ_CACHE_SECONDS must keep each operation's lifetime")
+	}
+
+	c = with("GALXE_ACCOUNT_QPS", " 20 ", "GALXE_FOREGROUND_QPS", "0.5", "GALXE_MONTHLY_QUOTA", "2000000",
+		"GALXE_QUOTA_RESERVE", "50000", "READ_CACHE_SECONDS", "15")
+	if len(c.Problems) != 0 || c.AccountQPS != 20 || c.ForegroundQPS != 0.5 || c.MonthlyQuota != 2000000 || c.QuotaReserve != 50000 ||
+		!c.ReadCacheSet || c.ReadCacheTTL != 15*time.Second || c.CacheTTL(60*time.Second) != 15*time.Second || c.BackgroundQPS() != 19.5 {
+		t.Fatalf("overrides: %+v", c)
+	}
+	// The reserve's default follows the quota; 0 is a reserve of nothing,
+	// and a foreground share of 0 leaves the whole second to the background.
+	if c := with("GALXE_MONTHLY_QUOTA", "5000"); len(c.Problems) != 0 || c.QuotaReserve != 50 {
+		t.Fatalf("reserve of a 5000 quota: %+v", c)
+	}
+	if c := with("GALXE_QUOTA_RESERVE", "0", "GALXE_FOREGROUND_QPS", "0"); len(c.Problems) != 0 || c.QuotaReserve != 0 || c.ForegroundQPS != 0 || c.BackgroundQuota() != 100000 {
+		t.Fatalf("zero reserve and foreground share: %+v", c)
+	}
+	// 0 turns the cache off, and says so: not "unset".
+	if c := with("READ_CACHE_SECONDS", "0"); len(c.Problems) != 0 || !c.ReadCacheSet || c.ReadCacheTTL != 0 || c.CacheTTL(time.Minute) != 0 {
+		t.Fatalf("cache off: %+v", c)
+	}
+	if c := with("READ_CACHE_SECONDS", "86400"); len(c.Problems) != 0 || c.ReadCacheTTL != 24*time.Hour {
+		t.Fatalf("a day's cache: %+v", c)
+	}
+
+	// Each refusal is one problem naming the variable; the setting keeps its default.
+	refused := []struct {
+		kv   []string
+		name string
+	}{
+		{[]string{"GALXE_ACCOUNT_QPS", "0"}, "GALXE_ACCOUNT_QPS"},
+		{[]string{"GALXE_ACCOUNT_QPS", "-1"}, "GALXE_ACCOUNT_QPS"},
+		{[]string{"GALXE_ACCOUNT_QPS", "ten"}, "GALXE_ACCOUNT_QPS"},
+		{[]string{"GALXE_ACCOUNT_QPS", "NaN"}, "GALXE_ACCOUNT_QPS"},
+		{[]string{"GALXE_ACCOUNT_QPS", "+Inf"}, "GALXE_ACCOUNT_QPS"},
+		{[]string{"GALXE_FOREGROUND_QPS", "-0.5"}, "GALXE_FOREGROUND_QPS"},
+		{[]string{"GALXE_FOREGROUND_QPS", "NaN"}, "GALXE_FOREGROUND_QPS"},
+		{[]string{"GALXE_FOREGROUND_QPS", "two"}, "GALXE_FOREGROUND_QPS"},
+		{[]string{"GALXE_FOREGROUND_QPS", "10"}, "GALXE_ACCOUNT_QPS (10)"},       // equal: no background share
+		{[]string{"GALXE_FOREGROUND_QPS", "12"}, "GALXE_ACCOUNT_QPS (10)"},       // above
+		{[]string{"GALXE_ACCOUNT_QPS", "2"}, "GALXE_FOREGROUND_QPS (default 2)"}, // the default share no longer fits
+		{[]string{"GALXE_ACCOUNT_QPS", "4", "GALXE_FOREGROUND_QPS", "4"}, "GALXE_ACCOUNT_QPS (4)"},
+		{[]string{"GALXE_MONTHLY_QUOTA", "0"}, "GALXE_MONTHLY_QUOTA"},
+		{[]string{"GALXE_MONTHLY_QUOTA", "-100"}, "GALXE_MONTHLY_QUOTA"},
+		{[]string{"GALXE_MONTHLY_QUOTA", "1e5"}, "GALXE_MONTHLY_QUOTA"},
+		{[]string{"GALXE_MONTHLY_QUOTA", "100000.5"}, "GALXE_MONTHLY_QUOTA"},
+		{[]string{"GALXE_QUOTA_RESERVE", "-1"}, "GALXE_QUOTA_RESERVE"},
+		{[]string{"GALXE_QUOTA_RESERVE", "1%"}, "GALXE_QUOTA_RESERVE"},
+		{[]string{"GALXE_QUOTA_RESERVE", "100000"}, "GALXE_MONTHLY_QUOTA (100000)"}, // equal: background gets none
+		{[]string{"GALXE_MONTHLY_QUOTA", "500", "GALXE_QUOTA_RESERVE", "600"}, "GALXE_MONTHLY_QUOTA (500)"},
+		{[]string{"READ_CACHE_SECONDS", "-1"}, "READ_CACHE_SECONDS"},
+		{[]string{"READ_CACHE_SECONDS", "1m"}, "READ_CACHE_SECONDS"},
+		{[]string{"READ_CACHE_SECONDS", "1.5"}, "READ_CACHE_SECONDS"},
+		{[]string{"READ_CACHE_SECONDS", "86401"}, "READ_CACHE_SECONDS"},
+	}
+	for _, r := range refused {
+		c := with(r.kv...)
+		if len(c.Problems) != 1 || !strings.Contains(c.Problems[0], r.name) {
+			t.Errorf("%v: problems %q, want one naming %s", r.kv, c.Problems, r.name)
+			continue
+		}
+		if c.ForegroundQPS >= c.AccountQPS && r.kv[0] != "GALXE_ACCOUNT_QPS" {
+			t.Errorf("%v: a refused setting left foreground %v ≥ account %v", r.kv, c.ForegroundQPS, c.AccountQPS)
+		}
+		if c.QuotaReserve >= c.MonthlyQuota || c.MonthlyQuota <= 0 || c.AccountQPS <= 0 || c.ReadCacheSet {
+			t.Errorf("%v: a refused setting was kept: %+v", r.kv, c)
+		}
+	}
+	// A refused account rate is reported once, not again as the foreground's.
+	if c := with("GALXE_ACCOUNT_QPS", "-1", "GALXE_FOREGROUND_QPS", "3"); len(c.Problems) != 1 {
+		t.Errorf("one mistake, problems %q", c.Problems)
+	}
+	if c := with("GALXE_MONTHLY_QUOTA", "none", "GALXE_QUOTA_RESERVE", "5"); len(c.Problems) != 1 || c.QuotaReserve != 5 {
+		t.Errorf("one mistake, problems %q, reserve %d", c.Problems, c.QuotaReserve)
+	}
+}
