@@ -67,6 +67,18 @@ type Config struct {
 	MaxBackoff     time.Duration                  // 0: DefaultMaxBackoff
 	HTTPClient     *http.Client                   // nil: a client with sane transport timeouts
 	OnAttempt      func(context.Context, Attempt) // called after every request, with the caller's context; may be nil
+	Budget         Budget                         // the fleet's account budget; nil: this process's MaxQPS alone
+}
+
+// Budget is a budget shared with other processes (package budget's, over
+// the shared-state table): every request takes a slot from it after the
+// process's own limiter, and every answer is reported to it. Admit waits
+// for a slot, never past deadline; its error (a *Error: RATE_LIMITED when
+// no slot fits, a spent quota) ends the call as the process's own limit
+// does. Defined here so the budget may import this package.
+type Budget interface {
+	Admit(ctx context.Context, deadline time.Time) error
+	Observe(ctx context.Context, a Attempt)
 }
 
 // Client calls Galxe. It is safe for concurrent use; all its calls share one
@@ -208,6 +220,13 @@ func (c *Client) Do(ctx context.Context, operation string, variables any) (*Resu
 			}
 			return nil, c.limitUnmet()
 		}
+		if err := c.admit(ctx, deadline); err != nil {
+			limited = true
+			if last != nil && !err.QuotaSpent { // a spent quota says more than the last failure
+				return nil, last
+			}
+			return nil, err
+		}
 		attempts++
 		data, gerr := c.attempt(ctx, op.Name, attempts, body, token)
 		if gerr == nil {
@@ -266,14 +285,34 @@ func (c *Client) limitUnmet() *Error {
 		Message: fmt.Sprintf("the client's limit of %g requests a second leaves no room within the time budget", c.cfg.MaxQPS)}
 }
 
+// admit takes a slot of the fleet's budget, if there is one.
+func (c *Client) admit(ctx context.Context, deadline time.Time) *Error {
+	if c.cfg.Budget == nil {
+		return nil
+	}
+	err := c.cfg.Budget.Admit(ctx, deadline)
+	if err == nil {
+		return nil
+	}
+	var gerr *Error
+	if !errors.As(err, &gerr) {
+		gerr = transportError(err, errors.Is(err, context.DeadlineExceeded))
+	}
+	return gerr
+}
+
 // attempt sends one request and classifies its answer.
 func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, token secret.Value) (json.RawMessage, *Error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()
 	start := c.now()
 	data, gerr := c.exchange(actx, body, token)
+	a := Attempt{Operation: op, Number: n, Latency: c.now().Sub(start), Err: gerr}
 	if c.cfg.OnAttempt != nil {
-		c.cfg.OnAttempt(ctx, Attempt{Operation: op, Number: n, Latency: c.now().Sub(start), Err: gerr})
+		c.cfg.OnAttempt(ctx, a)
+	}
+	if c.cfg.Budget != nil {
+		c.cfg.Budget.Observe(ctx, a)
 	}
 	return data, gerr
 }
