@@ -15,12 +15,14 @@ import (
 	"testing"
 
 	"github.com/awslabs/goformation/v7/intrinsics"
+	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 )
 
 type template struct {
-	Globals struct {
+	Parameters map[string]map[string]any `json:"Parameters"`
+	Globals    struct {
 		Function map[string]any `json:"Function"`
 	} `json:"Globals"`
 	Resources map[string]struct {
@@ -64,8 +66,49 @@ func loadTemplate(t *testing.T) template {
 		}
 		return nil
 	}
+	// !Sub replaces ${Name} as !Ref does, ${Resource.Attr} as !GetAtt,
+	// and the pseudo parameters with placeholders: a number parameter's
+	// default is written as a number (goformation's own Sub leaves it, and
+	// resources, unresolved).
+	pseudo := map[string]string{"AWS::Region": "us-east-1", "AWS::StackName": "galxe-lambda", "AWS::AccountId": "123456789012",
+		"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+	variable := regexp.MustCompile(`\$\{(!?)([^}]+)\}`)
+	sub := func(_ string, input, tpl any) any {
+		src, vars := "", map[string]any{}
+		switch v := input.(type) {
+		case string:
+			src = v
+		case []any:
+			if len(v) != 2 {
+				return nil
+			}
+			src, _ = v[0].(string)
+			vars, _ = v[1].(map[string]any)
+		}
+		return variable.ReplaceAllStringFunc(src, func(m string) string {
+			parts := variable.FindStringSubmatch(m)
+			name := parts[2]
+			var val any
+			switch v, local := vars[name]; {
+			case parts[1] == "!":
+				return "${" + name + "}"
+			case local:
+				val = v
+			case pseudo[name] != "":
+				val = pseudo[name]
+			case strings.Contains(name, "."):
+				val = getAtt("Fn::GetAtt", name, tpl)
+			default:
+				val = ref("Ref", name, tpl)
+			}
+			if f, ok := val.(float64); ok {
+				return strconv.FormatFloat(f, 'f', -1, 64)
+			}
+			return fmt.Sprint(val)
+		})
+	}
 	js, err := intrinsics.ProcessYAML(raw, &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt}})
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt, "Fn::Sub": sub}})
 	if err != nil {
 		t.Fatalf("template.yaml does not parse: %v", err)
 	}
@@ -687,23 +730,316 @@ func TestTemplateStateTable(t *testing.T) {
 		ttl["AttributeName"] != "expires" || ttl["Enabled"] != true {
 		t.Errorf("StateTable properties: %v", p)
 	}
-	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
+	// Exactly what each function does with the table's items (DESIGN.md
+	// §11): claims, marks and the budget (Get, Put), the quota and cache
+	// generations (Update), releasing a claim (Delete: the webhook alone),
+	// a cached answer and its generation in one read (BatchGet: the webhook's
+	// read cache). Never a Scan, a Query, the table itself, or a wildcard.
+	want := map[string][]string{
+		"WebhookFunction":   {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"ScheduledFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"PusherFunction":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	}
 	for _, fn := range functions {
 		if environment(tpl, fn)["STATE_TABLE"] != "StateTable" {
 			t.Errorf("%s: STATE_TABLE is %q", fn, environment(tpl, fn)["STATE_TABLE"])
 		}
-		n := 0
+		var got []string
 		for _, st := range statements(tpl, fn) {
+			if strings.Contains(st.action, "*") || strings.Contains(st.resource, "*") {
+				t.Errorf("%s: a wildcard: %s on %s", fn, st.action, st.resource)
+			}
 			if !strings.HasPrefix(st.action, "dynamodb:") {
 				continue
 			}
-			n++
-			if !allowed[st.action] || st.resource != "StateTable.Arn" {
+			if st.resource != "StateTable.Arn" {
 				t.Errorf("%s: %s on %s (items of the state table only)", fn, st.action, st.resource)
 			}
+			got = append(got, st.action)
 		}
-		if n == 0 {
-			t.Errorf("%s may not use the state table", fn)
+		slices.Sort(got)
+		if !slices.Equal(got, want[fn]) {
+			t.Errorf("%s may %v on the state table, want exactly %v", fn, got, want[fn])
 		}
+	}
+}
+
+// The account's budget and quota (DESIGN.md §11) are the stack's
+// parameters, given to every function alike through Globals, and the
+// defaults are values the functions accept.
+func TestTemplateBudgetAndQuotaParameters(t *testing.T) {
+	tpl := loadTemplate(t)
+	raw, _ := os.ReadFile("../template.yaml")
+	params := map[string]struct {
+		variable string
+		def      float64
+	}{
+		"GalxeAccountQps":    {"GALXE_ACCOUNT_QPS", 10},
+		"GalxeForegroundQps": {"GALXE_FOREGROUND_QPS", 2},
+		"GalxeMonthlyQuota":  {"GALXE_MONTHLY_QUOTA", 100000},
+	}
+	for name, p := range params {
+		if d, _ := tpl.Parameters[name]["Default"].(float64); tpl.Parameters[name]["Type"] != "Number" || d != p.def {
+			t.Errorf("parameter %s: %v, want a Number defaulting to %v", name, tpl.Parameters[name], p.def)
+		}
+		// In Globals, from the parameter, and no function sets its own.
+		if !regexp.MustCompile(`(?m)^        ` + p.variable + `: !Ref ` + name + `$`).Match(raw) {
+			t.Errorf("Globals do not give %s from %s", p.variable, name)
+		}
+	}
+	for _, fn := range functions {
+		own, _ := tpl.Resources[fn].Properties["Environment"].(map[string]any)
+		ownVars, _ := own["Variables"].(map[string]any)
+		env := environment(tpl, fn)
+		for name, p := range params {
+			if _, ok := ownVars[p.variable]; ok {
+				t.Errorf("%s sets its own %s: the account's budget is one for every function", fn, p.variable)
+			}
+			if got, _ := strconv.ParseFloat(env[p.variable], 64); got != p.def {
+				t.Errorf("%s: %s=%q, want %s's default %v", fn, p.variable, env[p.variable], name, p.def)
+			}
+		}
+		if _, ok := env["GALXE_QUOTA_RESERVE"]; !ok {
+			t.Errorf("%s: GALXE_QUOTA_RESERVE is not declared (sam local would ignore it)", fn)
+		}
+		// What the functions read from the template's defaults.
+		getenv := func(k string) string { return env[k] }
+		c := config.FromEnv(getenv)
+		for _, problem := range c.Problems {
+			for _, v := range []string{"GALXE_ACCOUNT_QPS", "GALXE_FOREGROUND_QPS", "GALXE_MONTHLY_QUOTA", "GALXE_QUOTA_RESERVE", "READ_CACHE_SECONDS"} {
+				if strings.Contains(problem, v) {
+					t.Errorf("%s: the template's defaults are refused: %s", fn, problem)
+				}
+			}
+		}
+		if c.AccountQPS != 10 || c.ForegroundQPS != 2 || c.MonthlyQuota != 100000 || c.QuotaReserve != 1000 || c.ReadCacheSet {
+			t.Errorf("%s reads %+v from the template's defaults", fn, c)
+		}
+	}
+	// The read cache is the webhook's (POST /operations/{name}).
+	if v, ok := environment(tpl, "WebhookFunction")["READ_CACHE_SECONDS"]; !ok || v != "" {
+		t.Errorf("WebhookFunction: READ_CACHE_SECONDS declared %v, value %q; want declared and empty by default", ok, v)
+	}
+	if !strings.Contains(string(raw), "READ_CACHE_SECONDS: !Ref ReadCacheSeconds") || !strings.Contains(string(raw), "GALXE_QUOTA_RESERVE: !Ref GalxeQuotaReserve") {
+		t.Error("READ_CACHE_SECONDS and GALXE_QUOTA_RESERVE do not come from the ReadCacheSeconds and GalxeQuotaReserve parameters")
+	}
+}
+
+// QuotaAlarm fires at 80% of GalxeMonthlyQuota, read from every function's
+// GalxeQuotaUsed (their largest report is the month's count).
+func TestTemplateQuotaAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	quota, _ := tpl.Parameters["GalxeMonthlyQuota"]["Default"].(float64)
+	var alarm map[string]any
+	for _, r := range tpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		for _, m := range alarmMetrics(r.Properties) {
+			if m.Name == "GalxeQuotaUsed" {
+				alarm = r.Properties
+			}
+		}
+	}
+	if alarm == nil {
+		t.Fatal("no alarm on GalxeQuotaUsed")
+	}
+	ids := map[string]string{} // metric id -> function
+	var expression string
+	for _, q := range alarm["Metrics"].([]any) {
+		qm := q.(map[string]any)
+		if e, ok := qm["Expression"].(string); ok {
+			if qm["ReturnData"] == false {
+				t.Errorf("the expression %q is not what the alarm watches", e)
+			}
+			expression = e
+			continue
+		}
+		stat := qm["MetricStat"].(map[string]any)
+		metric := stat["Metric"].(map[string]any)
+		if metric["Namespace"] != "GalxeLambda" || metric["MetricName"] != "GalxeQuotaUsed" || stat["Stat"] != "Maximum" || qm["ReturnData"] != false {
+			t.Errorf("quota alarm metric %v", qm)
+		}
+		for _, d := range metric["Dimensions"].([]any) {
+			if dm := d.(map[string]any); dm["Name"] == "FunctionName" {
+				ids[fmt.Sprint(qm["Id"])] = fmt.Sprint(dm["Value"])
+			}
+		}
+	}
+	var fns []string
+	for _, fn := range ids {
+		fns = append(fns, fn)
+	}
+	slices.Sort(fns)
+	if want := slices.Sorted(slices.Values(functions)); !slices.Equal(fns, want) {
+		t.Errorf("the quota alarm reads %v, want every function %v", fns, want)
+	}
+	// 100 * used / quota >= 80  <=>  used >= 0.8 * quota.
+	m := regexp.MustCompile(`^100 \* MAX\(\[(.*)\]\) / ([0-9.]+)$`).FindStringSubmatch(expression)
+	if m == nil {
+		t.Fatalf("quota alarm expression %q: want 100 * MAX([...]) / GalxeMonthlyQuota", expression)
+	}
+	if d, _ := strconv.ParseFloat(m[2], 64); d != quota {
+		t.Errorf("the expression divides by %s, not GalxeMonthlyQuota (%v)", m[2], quota)
+	}
+	for id := range ids {
+		if !strings.Contains(m[1], "FILL("+id+", 0)") {
+			t.Errorf("the expression %q leaves out %s (or a quiet function would hide the others)", expression, id)
+		}
+	}
+	if alarm["Threshold"] != 80.0 || alarm["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
+		t.Errorf("quota alarm fires at %v %v%%, want 80%% of the quota", alarm["ComparisonOperator"], alarm["Threshold"])
+	}
+	raw, _ := os.ReadFile("../template.yaml")
+	if !regexp.MustCompile(`(?m)^ +Expression: !Sub "100 \* MAX\(\[[^"]*\]\) / \$\{GalxeMonthlyQuota\}"$`).Match(raw) {
+		t.Error("the quota alarm's expression does not follow the GalxeMonthlyQuota parameter")
+	}
+	// Like every alarm, it notifies AlarmTopicArn when one is given.
+	alarms := 0
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::CloudWatch::Alarm" {
+			alarms++
+		}
+	}
+	if n := strings.Count(string(raw), "AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]"); n != alarms {
+		t.Errorf("%d alarms, %d of them notify AlarmTopicArn", alarms, n)
+	}
+}
+
+// The stack's dashboard: its body is JSON once !Sub has run, and it shows
+// every metric the operators look at, scoped to this stack's resources.
+func TestTemplateDashboard(t *testing.T) {
+	tpl := loadTemplate(t)
+	var dash map[string]any
+	name := ""
+	for id, r := range tpl.Resources {
+		if r.Type == "AWS::CloudWatch::Dashboard" {
+			dash, name = r.Properties, id
+		}
+	}
+	if dash == nil {
+		t.Fatal("no AWS::CloudWatch::Dashboard")
+	}
+	if n := fmt.Sprint(dash["DashboardName"]); !strings.Contains(n, "galxe-lambda") {
+		t.Errorf("DashboardName %q is not named after the stack", n)
+	}
+	body, _ := dash["DashboardBody"].(string)
+	if strings.Contains(body, "${") {
+		t.Errorf("the body keeps an unresolved variable: %s", regexp.MustCompile(`\$\{[^}]*\}`).FindString(body))
+	}
+	var parsed struct {
+		Widgets []struct {
+			Type                string
+			X, Y, Width, Height int
+			Properties          map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &parsed); err != nil {
+		t.Fatalf("DashboardBody is not JSON after !Sub: %v", err)
+	}
+	quota, _ := tpl.Parameters["GalxeMonthlyQuota"]["Default"].(float64)
+	seen := map[string]bool{} // "Namespace/Metric/DimValue" and "Namespace/Metric"
+	expressions := ""
+	var quotaWidget map[string]any
+	for _, w := range parsed.Widgets {
+		if w.X < 0 || w.Width <= 0 || w.X+w.Width > 24 {
+			t.Errorf("widget %v outside the dashboard's 24 columns", w.Properties["title"])
+		}
+		metrics, _ := w.Properties["metrics"].([]any)
+		if w.Type == "metric" && (len(metrics) == 0 || w.Properties["region"] != "us-east-1") {
+			t.Errorf("widget %v: metrics %v in region %v", w.Properties["title"], metrics, w.Properties["region"])
+		}
+		ids := map[string]bool{}
+		for _, row := range metrics {
+			r := row.([]any)
+			if opts, ok := r[len(r)-1].(map[string]any); ok {
+				if id, ok := opts["id"].(string); ok {
+					ids[id] = true
+				}
+				if e, ok := opts["expression"].(string); ok {
+					expressions += e + "\n"
+					for _, id := range regexp.MustCompile(`\b[a-z][A-Za-z0-9_]*\b`).FindAllString(e, -1) {
+						if !ids[id] {
+							t.Errorf("expression %q names %s, not a metric of its widget", e, id)
+						}
+					}
+					continue
+				}
+			}
+			ns, _ := r[0].(string)
+			metric, _ := r[1].(string)
+			dims := map[string]string{}
+			for i := 2; i+1 < len(r); i += 2 {
+				k, _ := r[i].(string)
+				v, _ := r[i+1].(string)
+				dims[k] = v
+			}
+			if ns == "GalxeLambda" && !slices.Contains(functions, dims["FunctionName"]) {
+				t.Errorf("%s without one of the stack's functions as FunctionName: %v", metric, dims)
+			}
+			seen[ns+"/"+metric] = true
+			for _, v := range dims {
+				seen[ns+"/"+metric+"/"+v] = true
+			}
+			if metric == "GalxeQuotaUsed" {
+				quotaWidget = w.Properties
+			}
+		}
+	}
+	want := []string{"AWS/SQS/ApproximateNumberOfMessagesVisible/PushQueue.QueueName",
+		"AWS/SQS/ApproximateAgeOfOldestMessage/PushQueue.QueueName",
+		"AWS/SQS/ApproximateNumberOfMessagesVisible/PushDeadLetterQueue.QueueName",
+		"AWS/SQS/ApproximateNumberOfMessagesVisible/ScheduledDeadLetterQueue.QueueName",
+		"AWS/ApiGateway/4xx/HttpApi", "AWS/ApiGateway/5xx/HttpApi",
+		"GalxeLambda/ReadCacheHits", "GalxeLambda/ReadCacheMisses"}
+	for _, m := range []string{"GalxeRequests", "GalxeRateLimited", "GalxeLatency", "GalxeQuotaUsed", "BudgetWaitMs"} {
+		for _, fn := range functions {
+			want = append(want, "GalxeLambda/"+m+"/"+fn)
+		}
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("the dashboard does not show %s", w)
+		}
+	}
+	if !strings.Contains(expressions, "hits / (hits + misses)") {
+		t.Errorf("no read cache hit rate ReadCacheHits / (ReadCacheHits + ReadCacheMisses) among %q", expressions)
+	}
+	// Quota used against the month's limit: a line at GalxeMonthlyQuota and
+	// one at 80% of it, the alarm's threshold.
+	if quotaWidget == nil {
+		t.Fatal("no quota widget")
+	}
+	ann, _ := quotaWidget["annotations"].(map[string]any)
+	axes, _ := quotaWidget["yAxis"].(map[string]any)
+	axisMax := func(side string) float64 {
+		a, _ := axes[side].(map[string]any)
+		v, _ := a["max"].(float64)
+		return v
+	}
+	atLimit, at80 := false, false
+	for _, h := range ann["horizontal"].([]any) {
+		hm := h.(map[string]any)
+		v, _ := hm["value"].(float64)
+		side, _ := hm["yAxis"].(string)
+		if side == "" {
+			side = "left"
+		}
+		// On the right axis a value is a percentage of the left's range.
+		if side == "right" && axisMax("right") > 0 && axisMax("left") > 0 {
+			v = v / axisMax("right") * axisMax("left")
+		} else if side == "right" {
+			continue
+		}
+		atLimit = atLimit || v == quota
+		at80 = at80 || v == 0.8*quota
+	}
+	if !atLimit || !at80 {
+		t.Errorf("quota widget annotations %v, axes %v: want lines at GalxeMonthlyQuota (%v) and at 80%% of it", ann, axes, quota)
+	}
+	// The console URL of the dashboard after sam deploy.
+	out, _ := tpl.Outputs["DashboardUrl"].(map[string]any)
+	if v := fmt.Sprint(out["Value"]); v != "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/"+name {
+		t.Errorf("DashboardUrl %q", v)
 	}
 }
