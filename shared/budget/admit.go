@@ -53,8 +53,7 @@ func (b *Budget) Admit(ctx context.Context, deadline time.Time) error {
 			if ctx.Err() != nil {
 				return b.noSlot(time.Time{})
 			}
-			b.tableFailed("budget", g.err)
-			b.emit("BudgetFallbacks", "Count", 1)
+			b.emit("BudgetFallbacks", "Count", 1) // drain has logged the table's failure
 			return nil
 		case !g.slot.IsZero():
 			if b.admitted != nil {
@@ -128,6 +127,9 @@ func (b *Budget) drain() {
 		b.mu.Lock()
 		b.seen = latest
 		b.mu.Unlock()
+		if err != nil {
+			b.tableFailed("budget", err)
+		}
 		retry := latest.Next()
 		if b.o.Class == Background {
 			retry = latest.BackgroundDue()

@@ -16,11 +16,12 @@ const quotaRefresh = time.Minute
 // meter holds the requests counted and not yet added to the table, by
 // month, and the month's count as last read or written.
 type meter struct {
-	mu     sync.Mutex
-	counts map[string]int64 // month → requests not yet flushed
-	month  string           // the month of used
-	used   int64            // the table's count for month (without a table: the flushed counts)
-	at     time.Time        // when used was learnt; zero: never
+	mu         sync.Mutex
+	refreshing bool             // a read of the month's count is under way
+	counts     map[string]int64 // month → requests not yet flushed
+	month      string           // the month of used
+	used       int64            // the table's count for month (without a table: the flushed counts)
+	at         time.Time        // when used was learnt; zero: never
 }
 
 func (m *meter) count(month string, n int64) {
@@ -30,16 +31,34 @@ func (m *meter) count(month string, n int64) {
 }
 
 // known is the month's count as far as this process knows it: the table's
-// last value and what is not flushed yet; ok is false when the cached
-// value is of another month or older than maxAge.
-func (m *meter) known(month string, now time.Time, maxAge time.Duration) (used int64, ok bool) {
+// last value and what is not flushed yet; fresh is false when the table's
+// value is unknown for the month or older than maxAge.
+func (m *meter) known(month string, now time.Time, maxAge time.Duration) (used int64, fresh bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	pending := m.counts[month]
-	if m.month != month || m.at.IsZero() || now.Sub(m.at) > maxAge {
-		return pending, false
+	used = m.counts[month]
+	if m.month != month || m.at.IsZero() {
+		return used, false
 	}
-	return m.used + pending, true
+	return m.used + used, now.Sub(m.at) <= maxAge
+}
+
+// claim makes the caller the one to read the month's count again; false
+// when another is reading it (the others go on with what is known).
+func (m *meter) claim() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.refreshing {
+		return false
+	}
+	m.refreshing = true
+	return true
+}
+
+func (m *meter) unclaim() {
+	m.mu.Lock()
+	m.refreshing = false
+	m.mu.Unlock()
 }
 
 func (m *meter) learn(month string, used int64, now time.Time) {
@@ -60,9 +79,12 @@ func (b *Budget) checkQuota(ctx context.Context) error {
 	}
 	now := b.o.Now()
 	month := state.Month(now)
-	used, ok := b.meter.known(month, now, quotaRefresh)
-	if !ok && b.tableUsable() {
-		stored, err := b.o.Table.Used(ctx, month)
+	used, fresh := b.meter.known(month, now, quotaRefresh)
+	if !fresh && b.tableUsable() && b.meter.claim() {
+		rctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		stored, err := b.o.Table.Used(rctx, month)
+		cancel()
+		b.meter.unclaim()
 		if err != nil {
 			b.tableFailed("quota", err) // unknown: let it through; Galxe has the last word
 			return nil
@@ -124,7 +146,7 @@ func (b *Budget) Flush(ctx context.Context) error {
 			b.emit("GalxeQuotaUsed", "Count", float64(used))
 		}
 	}
-	if _, fresh := b.meter.known(current, now, quotaRefresh); !fresh && len(counts) == 0 {
+	if _, fresh := b.meter.known(current, now, quotaRefresh); !fresh && len(counts) == 0 && b.tableUsable() {
 		used, err := b.o.Table.Used(ctx, current)
 		if err != nil {
 			b.tableFailed("quota", err)
@@ -150,12 +172,12 @@ func (b *Budget) Quota(ctx context.Context) (Quota, error) {
 	now := b.o.Now()
 	q := Quota{Month: state.Month(now), Limit: b.o.MonthlyQuota}
 	if b.o.Table == nil {
-		q.Used, _ = b.meter.known(q.Month, now, time.Duration(1<<63-1))
+		q.Used, _ = b.meter.known(q.Month, now, quotaRefresh)
 		return q, nil
 	}
 	stored, err := b.o.Table.Used(ctx, q.Month)
 	if err != nil {
-		q.Used, _ = b.meter.known(q.Month, now, time.Duration(1<<63-1))
+		q.Used, _ = b.meter.known(q.Month, now, quotaRefresh)
 		return q, err
 	}
 	b.meter.learn(q.Month, stored, now)

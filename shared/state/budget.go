@@ -59,7 +59,8 @@ type SlotRequest struct {
 	// Every is the spacing of the account's slots: 1/ACCOUNT_QPS.
 	Every time.Duration
 	// BackgroundEvery, when positive, makes this a background take: at most
-	// one slot, only one due now (never ahead), and at least BackgroundEvery
+	// one slot, for the first request whose deadline has not passed, only
+	// one due now (never ahead), and at least BackgroundEvery
 	// (1/(ACCOUNT_QPS − FOREGROUND_QPS)) after the last background slot.
 	BackgroundEvery time.Duration
 }
@@ -97,10 +98,14 @@ func planSlots(seen Account, r SlotRequest, now int64) ([]time.Time, Account) {
 	every := ceilMs(r.Every)
 	next := seen
 	if r.BackgroundEvery > 0 {
-		if len(r.Deadlines) == 0 || max(seen.next, seen.background) > now || now > r.Deadlines[0].UnixMilli() {
+		first := 0 // the first caller whose deadline has not passed
+		for first < len(r.Deadlines) && r.Deadlines[first].UnixMilli() < now {
+			first++
+		}
+		if first == len(r.Deadlines) || max(seen.next, seen.background) > now {
 			return slots, seen
 		}
-		slots[0] = time.UnixMilli(now)
+		slots[first] = time.UnixMilli(now)
 		next.next, next.background = now+every, now+ceilMs(r.BackgroundEvery)
 		next.stored = true
 		return slots, next
