@@ -135,10 +135,18 @@ const MarkReserve = 500 * time.Millisecond
 // or replaced since). Summary.Superseded counts the items not sent. A table
 // that cannot be used fails the push with its *state.Error before anything
 // is sent. Without a table (nil), it is Push.
-func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op string, items []string, at time.Time) (Summary, error) {
+func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op string, items []string, at time.Time) (sum Summary, err error) {
 	if t == nil {
 		return Push(ctx, c, credID, op, items)
 	}
+	defer func() {
+		// The fleet's cached reads of the credential are stale once a push
+		// may have reached Galxe (a failed call may have been applied; a
+		// failing table sent nothing, and would fail the bump too).
+		if sum.Batches > 0 || err != nil && !errors.As(err, new(*state.Error)) {
+			_ = t.BumpGeneration(ctx, credID)
+		}
+	}()
 	none := Summary{CredID: credID, Operation: op}
 	if op == Replace && len(items) > BatchSize {
 		return none, ErrReplaceTooLarge // refused before it is recorded

@@ -201,6 +201,7 @@ func (r *runner) do(ctx context.Context, c call) {
 	switch {
 	case err == nil:
 		r.settle(c, succeeded, "", started)
+		_ = r.h.State.BumpGeneration(ctx, c.cred) // the fleet's cached reads of it are stale now
 	case isGalxe && (ge.Category == galxe.CategoryNotFound || ge.Category == galxe.CategoryAuthorization):
 		// The credential does not exist, or the token may not write to
 		// it: every call of the credential would be refused alike.
