@@ -157,7 +157,7 @@ func (c *Cache) Get(ctx context.Context, op string, vars json.RawMessage, fetch 
 		now = time.Now
 	}
 	if f.hit {
-		t := now()
+		t := time.UnixMilli(now().UnixMilli()) // the entry's times are whole milliseconds
 		a.Status, a.Age = hitStatus(f.entry.Until.Sub(t)), age(t.Sub(f.entry.StoredAt))
 		return a, nil
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
+	"github.com/galxe-lambda/galxe-lambda/shared/readcache"
+	"github.com/galxe-lambda/galxe-lambda/shared/state"
 	"github.com/galxe-lambda/galxe-lambda/shared/strictjson"
 )
 
@@ -138,34 +140,59 @@ func (h *Handler) count(name string, n int) {
 	}
 }
 
-func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (any, error) {
+// runOperation runs a persisted query, through the fleet's read cache
+// when there is one; header is what the cache says it did.
+func (h *Handler) runOperation(ctx context.Context, name string, body []byte) (data any, header map[string]string, err error) {
 	op, err := galxe.LookupOperation(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if op.Mutation {
 		// Only the items route validates, batches and limits items.
-		return nil, fmt.Errorf("%w: %s is a mutation; push items with POST /credentials/{credId}/items", galxe.ErrUnknownOperation, op.Name)
+		return nil, nil, fmt.Errorf("%w: %s is a mutation; push items with POST /credentials/{credId}/items", galxe.ErrUnknownOperation, op.Name)
 	}
 	var in operationBody
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decode(body, &in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	var vars any
 	if v := bytes.TrimSpace(in.Variables); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
 		if v[0] != '{' {
-			return nil, badRequest(`"variables" must be an object`, nil)
+			return nil, nil, badRequest(`"variables" must be an object`, nil)
 		}
 		vars = in.Variables
 	}
 	if h.galxe == nil {
-		return nil, h.galxeErr
+		return nil, nil, h.galxeErr
 	}
-	res, err := h.galxe.Do(ctx, name, vars)
+	a, err := h.cache.Get(ctx, name, in.Variables, func(ctx context.Context) (json.RawMessage, error) {
+		res, err := h.galxe.Do(ctx, name, vars)
+		if err != nil {
+			return nil, err
+		}
+		return res.Data, nil
+	})
+	h.countRead(ctx, a)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res.Data, nil
+	return a.Data, a.Headers(), nil
+}
+
+// countRead counts what the read cache did (ReadCacheHits,
+// ReadCacheMisses) and a table that failed it (SharedStateErrors): the
+// read went to Galxe, so only the log and the metric tell.
+func (h *Handler) countRead(ctx context.Context, a readcache.Answer) {
+	switch {
+	case a.Hit:
+		h.count("ReadCacheHits", 1)
+	case a.Status != "":
+		h.count("ReadCacheMisses", 1)
+	}
+	if a.TableErr != nil {
+		h.countStateError()
+		h.log.WarnContext(ctx, "read cache: the shared-state table failed; the read went to Galxe", "error", state.Detail(a.TableErr))
+	}
 }

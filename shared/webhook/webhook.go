@@ -22,6 +22,7 @@ import (
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
 	"github.com/galxe-lambda/galxe-lambda/shared/pushqueue"
+	"github.com/galxe-lambda/galxe-lambda/shared/readcache"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	"github.com/galxe-lambda/galxe-lambda/shared/state"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -39,6 +40,7 @@ type Handler struct {
 	state    *state.Table      // nil: per-process behaviour (no STATE_TABLE)
 	stateErr error             // a table is configured but cannot be used
 	idemTTL  time.Duration     // how long a delivery's answer is kept
+	cache    *readcache.Cache  // nil: every query goes to Galxe
 	metrics  *obs.Metrics
 	auth     string
 	secret   *secret.Source
@@ -71,13 +73,17 @@ type Options struct {
 	State    *state.Table
 	StateErr error
 	Metrics  *obs.Metrics // may be nil
+	// ReadCache, when set, keeps the answers of POST /operations queries
+	// in the shared-state table for the fleet (readcache.New over State,
+	// with READ_CACHE_SECONDS); nil: off.
+	ReadCache *readcache.Cache
 }
 
 // New makes a handler.
 func New(o Options) *Handler {
 	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
 		maxItems: o.Config.MaxItemsPerRequest, log: o.Log, queue: o.Queue, queueErr: o.QueueErr, metrics: o.Metrics,
-		state: o.State, idemTTL: o.Config.IdempotencyTTL}
+		state: o.State, idemTTL: o.Config.IdempotencyTTL, cache: o.ReadCache}
 	h.problems = append(append([]string(nil), o.Config.Problems...), o.Config.WebhookProblems()...)
 	if o.QueueErr != nil {
 		h.problems = append(h.problems, "PUSH_QUEUE_URL: "+o.QueueErr.Error())
@@ -90,7 +96,7 @@ func New(o Options) *Handler {
 		// The error may carry AWS's text: the log has it, /health and the
 		// answers only say the table cannot be used.
 		h.log.Error("shared-state table not usable", "error", state.Detail(o.StateErr))
-		h.state = nil
+		h.state, h.cache = nil, nil
 		h.problems = append(h.problems, stateUnusable)
 		h.stateErr = &config.Error{Problems: []string{stateUnusable + " (the function's log says why)"}}
 	}
@@ -145,6 +151,7 @@ type outcome struct {
 	route       route // zero when no route matched
 	failure     *problem
 	idempotency string // what the shared-state table made of the delivery, if asked
+	cache       string // what the read cache did (Cache-Status), if asked
 }
 
 // logOutcome writes the invocation's one line: the route, the outcome, what
@@ -163,6 +170,9 @@ func (h *Handler) logOutcome(ctx context.Context, req *apigw.Request, o outcome,
 	}
 	if o.idempotency != "" {
 		attrs = append(attrs, "idempotency", o.idempotency)
+	}
+	if o.cache != "" {
+		attrs = append(attrs, "cache", o.cache)
 	}
 	attrs = append(attrs, up.Attrs()...)
 	if h.cold.Swap(false) {
@@ -279,18 +289,23 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
 		var (
 			data   any
 			status = http.StatusOK
+			header map[string]string // the read cache's Cache-Status and Age
 			err    error
 		)
 		switch r.name {
 		case "items":
 			status, data, err = h.pushItems(ctx, r.param, req.Body, accepted)
 		case "operation":
-			data, err = h.runOperation(ctx, r.param, req.Body)
+			data, header, err = h.runOperation(ctx, r.param, req.Body)
 		}
 		if err != nil {
 			return fail(r, err)
 		}
-		return outcome{resp: apigw.JSON(status, map[string]any{"data": data}), route: r}
+		resp := apigw.JSON(status, map[string]any{"data": data})
+		if resp.Status == status {
+			resp.Header = header
+		}
+		return outcome{resp: resp, route: r, cache: header[readcache.HeaderCacheStatus]}
 	}
 	if once {
 		return h.answerOnce(ctx, req, r, run)
