@@ -102,7 +102,8 @@ type flight struct {
 // its current generation), else from fetch, keeping the answer when it is
 // no error and at most MaxBytes. Identical reads at once in this process
 // share one lookup and one call to Galxe: the first one's, made with its
-// context (a read that shares it still stops waiting at its own deadline).
+// context (a read that shares it still stops waiting at its own deadline,
+// less the reserve Galxe's client keeps for answering).
 func (c *Cache) Get(ctx context.Context, op string, vars json.RawMessage, fetch Fetch) (Answer, error) {
 	if c == nil || !Cacheable(op) {
 		data, err := fetch(ctx)
@@ -134,10 +135,18 @@ func (c *Cache) Get(ctx context.Context, op string, vars json.RawMessage, fetch 
 	if c.joined != nil {
 		c.joined()
 	}
+	// A read that shares another's call stops waiting where Galxe's client
+	// would have stopped its own call: the reserve is left for answering.
+	wait := ctx
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithDeadline(ctx, d.Add(-galxe.DefaultReserve))
+		defer cancel()
+	}
 	var res singleflight.Result
 	select {
 	case res = <-ch:
-	case <-ctx.Done():
+	case <-wait.Done():
 		return Answer{}, &galxe.Error{Code: galxe.CodeUpstreamTimeout, Category: galxe.CategoryUpstream,
 			Message: "Galxe did not answer in time", Err: ctx.Err()}
 	}
