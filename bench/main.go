@@ -66,6 +66,7 @@ func main() {
 	warm := flag.Int("warm", 500, "warm invocations per case")
 	bulk := flag.Int("bulk", 100000, "addresses in the bulk push (0 skips it)")
 	backlogN := flag.Int("backlog", 100000, "one-address messages in the queue backlog (0 skips it)")
+	mixedN := flag.Int("mixed", 50000, "one-address messages drained in the mixed load (0 skips it)")
 	out := flag.String("out", "-", "report file (- prints it only; make bench-update writes BENCHMARKS.md)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -170,12 +171,19 @@ func main() {
 		check(err)
 	}
 
+	var mixed *mixedResult
+	if *mixedN > 0 {
+		log.Printf("mixed load: %d messages drained, %d reads on %d webhook instances, a paged job, one account ...", *mixedN, mixedReads, mixedInstances)
+		mixed, err = mixedLoad(bins[0].host, bins[1].host, bins[2].host, env, *mixedN)
+		check(err)
+	}
+
 	log.Print("go test -bench ...")
 	goBench := run("", nil, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1",
 		"./shared/webhook", "./shared/credentials")
 
 	report := render(bins, cold, warmCases[0].name, warmRes, mem, bulkRes, goBench)
-	report = strings.Replace(report, queueMarker, renderQueue(burst, drain)+renderState(items, burst, drain), 1)
+	report = strings.Replace(report, queueMarker, renderQueue(burst, drain)+renderState(items, burst, drain)+renderMixed(mixed), 1)
 	fmt.Print(report)
 	if *out != "-" {
 		check(os.WriteFile(*out, []byte(report), 0o644))

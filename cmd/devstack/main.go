@@ -286,7 +286,9 @@ func queueChecks(shared bool) []queueCheck {
 	checks := []queueCheck{{"a burst of one-address pushes through the queue", demoBurst}, {"a credential Galxe does not know", demoDeadLetter}}
 	if shared {
 		checks = append(checks, queueCheck{"an older APPEND redelivered after a later REMOVE", demoRedelivered},
-			queueCheck{"one delivery sent to two instances", demoDeliveredTwice})
+			queueCheck{"one delivery sent to two instances", demoDeliveredTwice},
+			queueCheck{"a read answered from the cache by another instance", demoCachedRead},
+			queueCheck{"one account's rate while a backlog drains and reads go on", demoAccountRate})
 	}
 	return checks
 }

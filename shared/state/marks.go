@@ -139,16 +139,61 @@ func (t *Table) TakeMarksWith(ctx context.Context, marks []Mark, opt MarkOptions
 // the busy ones (epoch ms), 0 when none is busy.
 func (t *Table) takeMarks(ctx context.Context, marks []Mark, opt MarkOptions) (results []MarkResult, busyUntil int64, err error) {
 	results = make([]MarkResult, len(marks))
+	// Without a lease, the credentials' last REPLACEs are read while the
+	// marks are written (a round trip less for a synchronous push): a mark
+	// written for a push a REPLACE supersedes refuses only pushes older
+	// than it, which that REPLACE supersedes too. A leased mark would hold
+	// back later pushes of its item for nothing, so with a lease they are
+	// read first.
+	var (
+		replaced   map[string]int64
+		replaceErr error
+		read       = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		replaced, replaceErr = t.lastReplaces(ctx, marks)
+	}()
+	if opt.Until.IsZero() {
+		results, busyUntil, err = t.writeMarks(ctx, marks, opt, nil)
+		<-read
+		if replaceErr != nil {
+			return make([]MarkResult, len(marks)), 0, replaceErr
+		}
+		for i, m := range marks {
+			if results[i] != MarkNotTaken && m.At < replaced[m.CredID] {
+				results[i] = MarkSuperseded
+			}
+		}
+		return results, busyUntil, err
+	}
+	<-read
+	if replaceErr != nil {
+		return results, 0, replaceErr
+	}
+	return t.writeMarks(ctx, marks, opt, replaced)
+}
+
+// lastReplaces reads the last REPLACE of each credential the marks name.
+func (t *Table) lastReplaces(ctx context.Context, marks []Mark) (map[string]int64, error) {
 	replaced := map[string]int64{}
 	for _, m := range marks {
 		if _, ok := replaced[m.CredID]; !ok {
 			at, err := t.LastReplace(ctx, m.CredID)
 			if err != nil {
-				return results, 0, err
+				return nil, err
 			}
 			replaced[m.CredID] = at
 		}
 	}
+	return replaced, nil
+}
+
+// writeMarks writes the marks, opt.Writers at a time; a push older than
+// its credential's last REPLACE in replaced (nil: not known yet) is
+// superseded without a write.
+func (t *Table) writeMarks(ctx context.Context, marks []Mark, opt MarkOptions, replaced map[string]int64) (results []MarkResult, busyUntil int64, err error) {
+	results = make([]MarkResult, len(marks))
 	var until int64
 	if !opt.Until.IsZero() {
 		until = opt.Until.Add(leaseMargin).UnixMilli()

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,28 +459,35 @@ func TestIdempotencyKeyWithoutSignatures(t *testing.T) {
 	}
 }
 
-// gatedTable holds the first read of a credential's REPLACE mark (the
-// start of taking marks) until released: a push accepted earlier that
-// takes its marks later.
+// gatedTable holds the requests that take a push's marks (the reads of
+// REPLACE marks and the writes of item marks) until released: a push
+// accepted earlier that takes its marks later.
 type gatedTable struct {
 	state.API
-	gate    atomic.Bool
+	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
 }
 
 func newGatedTable(api state.API) *gatedTable {
-	g := &gatedTable{API: api, entered: make(chan struct{}), release: make(chan struct{})}
-	g.gate.Store(true)
-	return g
+	return &gatedTable{API: api, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedTable) hold(key map[string]types.AttributeValue, prefix string) {
+	if pk, _ := key["pk"].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, prefix) {
+		g.once.Do(func() { close(g.entered) })
+		<-g.release
+	}
 }
 
 func (g *gatedTable) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	if pk, _ := in.Key["pk"].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, "replace#") && g.gate.CompareAndSwap(true, false) {
-		close(g.entered)
-		<-g.release
-	}
+	g.hold(in.Key, "replace#")
 	return g.API.GetItem(ctx, in, optFns...)
+}
+
+func (g *gatedTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	g.hold(in.Item, "mark#")
+	return g.API.PutItem(ctx, in, optFns...)
 }
 
 // older runs an APPEND of item on a gated instance, accepted now; once it
