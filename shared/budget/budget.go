@@ -42,12 +42,14 @@ const (
 	DefaultMonthlyQuota  = int64(100000)
 )
 
-// Options configure a Budget. Zero values take the defaults.
+// Options configure a Budget. Zero values take the defaults; a
+// configuration that sets ForegroundQPS or QuotaReserve to 0 on purpose
+// passes -1 (none).
 type Options struct {
 	Table         *state.Table // nil: no shared state (per-process limits alone)
 	Class         Class
 	AccountQPS    float64 // the account's requests a second, every function together; 0: DefaultAccountQPS
-	ForegroundQPS float64 // the part background callers leave to foreground ones; 0: DefaultForegroundQPS
+	ForegroundQPS float64 // the part background callers leave to foreground ones; 0: DefaultForegroundQPS, < 0: none
 	MonthlyQuota  int64   // the account's requests a UTC month; 0: DefaultMonthlyQuota
 	QuotaReserve  int64   // the part background callers leave to foreground ones; 0: 1% of MonthlyQuota, < 0: none
 	Metrics       *obs.Metrics
