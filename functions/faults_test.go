@@ -121,8 +121,8 @@ func startSystem(t *testing.T, gopts galxetest.Options, prepare func(s *system),
 	getenv := func(k string) string { return vars[k] }
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()
-	wd := coldstart.Init(ctx, getenv, s.out, true)
-	jd := coldstart.Init(ctx, getenv, s.out, false)
+	wd := coldstart.Init(ctx, getenv, s.out, coldstart.Webhook)
+	jd := coldstart.Init(ctx, getenv, s.out, coldstart.Scheduled)
 	// The pusher is wired as its main wires it, on the scheduled function's
 	// cold start (the same configuration: a token, no webhook secret), so
 	// the SSM matrix still counts two cold starts.

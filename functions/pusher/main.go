@@ -16,7 +16,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	d := coldstart.Init(ctx, os.Getenv, os.Stdout, false)
+	d := coldstart.Init(ctx, os.Getenv, os.Stdout, coldstart.Pusher)
 	deadLetters, err := pushqueue.Open(d.AWS, d.AWSErr, d.Config.DeadLetterQueueURL)
 	if err != nil {
 		d.Log.Error("dead-letter queue not usable; refused messages will be retried", "error", err.Error())
@@ -37,5 +37,5 @@ func main() {
 	} else {
 		h.Queues = sqs.NewFromConfig(cfg)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(d.Counted(lambda.NewHandler(h.Handle)))
 }

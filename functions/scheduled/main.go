@@ -12,6 +12,6 @@ import (
 )
 
 func main() {
-	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, false)
-	lambda.Start(&jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, State: d.State, StateErr: d.StateErr, Log: d.Log, Metrics: d.Metrics})
+	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, coldstart.Scheduled)
+	lambda.Start(d.Counted(&jobs.Runner{Galxe: d.Galxe, GalxeErr: d.GalxeErr, State: d.State, StateErr: d.StateErr, Log: d.Log, Metrics: d.Metrics}))
 }

@@ -16,12 +16,12 @@ import (
 // invocation (a Runtime API round trip on every cold start) only to log
 // one line at shutdown, and the functions hold nothing to flush.
 func main() {
-	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, true)
+	d := coldstart.Init(context.Background(), os.Getenv, os.Stdout, coldstart.Webhook)
 	queue, queueErr := pushqueue.Open(d.AWS, d.AWSErr, d.Config.PushQueueURL)
 	if queueErr != nil {
 		d.Log.Error("push queue not usable", "error", queueErr.Error())
 	}
-	lambda.Start(webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
+	lambda.Start(d.Counted(webhook.New(webhook.Options{Config: d.Config, Galxe: d.Galxe, GalxeErr: d.GalxeErr,
 		WebhookSecret: d.WebhookSecret, Log: d.Log, Metrics: d.Metrics, Queue: queue, QueueErr: queueErr,
-		State: d.State, StateErr: d.StateErr}))
+		State: d.State, StateErr: d.StateErr, ReadCache: d.ReadCache, Budget: d.Budget})))
 }

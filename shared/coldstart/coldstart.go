@@ -13,17 +13,35 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
+	"github.com/galxe-lambda/galxe-lambda/shared/budget"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
+	"github.com/galxe-lambda/galxe-lambda/shared/readcache"
 	"github.com/galxe-lambda/galxe-lambda/shared/secret"
 	"github.com/galxe-lambda/galxe-lambda/shared/state"
+)
+
+// Function is which function a process is: it decides what its cold start
+// loads and how it shares the account's budget.
+type Function int
+
+const (
+	// Webhook loads the webhook signing secret and the read cache, and
+	// calls Galxe in the foreground (its synchronous routes).
+	Webhook Function = iota
+	// Scheduled and Pusher call Galxe in the background: they leave the
+	// foreground share of the account's rate, and the quota's reserve.
+	Scheduled
+	Pusher
 )
 
 // Deps are what a handler is built from.
@@ -43,15 +61,21 @@ type Deps struct {
 	// one; StateErr says why a configured table cannot be used.
 	State    *state.Table
 	StateErr error
+	// Budget is the account's budget and quota meter every Galxe request
+	// goes through (DESIGN.md §11); without a table, this process's alone.
+	Budget *budget.Budget
+	// ReadCache keeps the webhook's query answers for the fleet; nil when
+	// off (no table, READ_CACHE_SECONDS=0, or not the webhook).
+	ReadCache *readcache.Cache
 }
 
-// Init builds the dependencies. withWebhookSecret also loads the webhook
-// signing secret (the webhook function with standard-webhooks).
-func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, withWebhookSecret bool) *Deps {
+// Init builds the dependencies of function fn. The webhook also loads its
+// signing secret (with standard-webhooks) and the read cache.
+func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, fn Function) *Deps {
 	setMemoryLimit(getenv)
 	d := &Deps{Config: config.FromEnv(getenv), Log: newLogger(stdout, getenv), Metrics: obs.NewMetrics(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"))}
 	cfg := d.Config
-	withWebhookSecret = withWebhookSecret && cfg.WebhookAuth == config.AuthStandardWebhooks
+	withWebhookSecret := fn == Webhook && cfg.WebhookAuth == config.AuthStandardWebhooks
 	problems := cfg.Problems
 	if withWebhookSecret {
 		problems = append(problems, cfg.WebhookProblems()...)
@@ -102,7 +126,17 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 		}
 	}
 
-	client, err := cfg.NewClient(d.Token, d.Metrics.Attempt)
+	class := budget.Background
+	if fn == Webhook {
+		class = budget.Foreground
+	}
+	d.Budget = budget.New(budget.Options{Table: d.State, Class: class, AccountQPS: cfg.AccountQPS, ForegroundQPS: none(cfg.ForegroundQPS),
+		MonthlyQuota: cfg.MonthlyQuota, QuotaReserve: none(cfg.QuotaReserve), Metrics: d.Metrics, Log: d.Log})
+	if fn == Webhook {
+		d.ReadCache = readcache.New(d.State, readcache.Options{Override: cfg.ReadCacheSet, Lifetime: cfg.ReadCacheTTL})
+	}
+
+	client, err := cfg.NewClient(d.Token, d.Metrics.Attempt, d.Budget)
 	if err != nil {
 		d.GalxeErr = err
 		d.Log.Error("Galxe client not configured", "error", err.Error())
@@ -110,6 +144,48 @@ func Init(ctx context.Context, getenv func(string) string, stdout io.Writer, wit
 		d.Galxe = client // assigned only when set: a nil *Client would be a non-nil Caller
 	}
 	return d
+}
+
+// none turns a configured 0 (none, on purpose) into the budget's "none"
+// (-1); its 0 means the default, which the configuration has applied.
+func none[T int64 | float64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// flushTimeout bounds adding an invocation's Galxe requests to the month's
+// count after it ran: the table's one write, and its retries.
+const flushTimeout = time.Second
+
+// flushReserve is kept before the invocation's deadline: Lambda must have
+// the answer before it, whatever the table does.
+const flushReserve = 50 * time.Millisecond
+
+// Counted wraps a function's handler so that, before each invocation
+// returns, the Galxe requests it made are added to the month's count in the
+// table (DESIGN.md §11 "A quota meter": a frozen process may never run
+// again). The answer is never held past the invocation's deadline for it.
+func (d *Deps) Counted(h lambda.Handler) lambda.Handler {
+	return countedHandler{h: h, d: d}
+}
+
+type countedHandler struct {
+	h lambda.Handler
+	d *Deps
+}
+
+func (c countedHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := c.h.Invoke(ctx, payload)
+	by := time.Now().Add(flushTimeout)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Add(-flushReserve).Before(by) {
+		by = deadline.Add(-flushReserve)
+	}
+	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), by)
+	defer cancel()
+	_ = c.d.Budget.Flush(fctx) // counts not added are kept for the next invocation
+	return out, err
 }
 
 // newLogger uses aws-lambda-go's own handler where Lambda configured the log

@@ -30,7 +30,7 @@ func TestInitReadsBothSecretsFromSSMOnce(t *testing.T) {
 	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_SECRET_PARAMETER": "/galxe/webhook",
 		"GALXE_ENDPOINT": galxe.URL}
 	var out bytes.Buffer
-	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, true)
+	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, coldstart.Webhook)
 	if d.Galxe == nil || d.WebhookSecret == nil {
 		t.Fatalf("deps: %+v\n%s", d, out.String())
 	}
@@ -59,7 +59,7 @@ func TestInitSurvivesMissingParameterAndBadConfig(t *testing.T) {
 	ssm.Env(t)
 	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/missing", "GALXE_ENDPOINT": "http://galxe.example/q"}
 	var out bytes.Buffer
-	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, true)
+	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, coldstart.Webhook)
 	if d.Galxe != nil || d.GalxeErr == nil {
 		t.Fatal("a non-https endpoint must not make a client")
 	}
@@ -79,7 +79,7 @@ func TestAWSConfigurationFailureSaysWhatFailed(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "many") // LoadDefaultConfig refuses it
 	vars := map[string]string{"GALXE_ACCESS_TOKEN_PARAMETER": "/galxe/token", "WEBHOOK_AUTH": "none", "GALXE_ENDPOINT": "http://127.0.0.1:9/q"}
 	var out bytes.Buffer
-	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, false)
+	d := coldstart.Init(context.Background(), func(k string) string { return vars[k] }, &out, coldstart.Scheduled)
 	_, err := d.Token.Get(context.Background())
 	var serr *secretpkg.Error
 	if !errors.As(err, &serr) || !serr.Permanent || !strings.Contains(serr.Public(), "AWS configuration could not be loaded") ||

@@ -375,8 +375,8 @@ func source(what, variable, parameter, local string, ssm secret.GetParameterAPI)
 }
 
 // NewClient builds the Galxe client, or a configuration error.
-func (c Config) NewClient(token galxe.TokenSource, onAttempt func(context.Context, galxe.Attempt)) (*galxe.Client, error) {
-	client, err := galxe.New(galxe.Config{Endpoint: c.Endpoint, Token: token, MaxQPS: c.MaxQPS, OnAttempt: onAttempt})
+func (c Config) NewClient(token galxe.TokenSource, onAttempt func(context.Context, galxe.Attempt), budget galxe.Budget) (*galxe.Client, error) {
+	client, err := galxe.New(galxe.Config{Endpoint: c.Endpoint, Token: token, MaxQPS: c.MaxQPS, OnAttempt: onAttempt, Budget: budget})
 	if err != nil {
 		return nil, &Error{Problems: []string{"GALXE_ENDPOINT: " + err.Error()}}
 	}

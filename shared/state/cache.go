@@ -41,15 +41,6 @@ const (
 	// stops holding (epoch ms): expires is whole seconds, too coarse.
 )
 
-// CacheAPI is what the read cache asks of the DynamoDB client beyond API;
-// the SDK's client has it. A client without it (a test's narrow fake) has
-// no read cache: every lookup fails as a permanent *Error, which the cache
-// treats as a miss.
-type CacheAPI interface {
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-}
-
 // CachedRead is one stored answer.
 type CachedRead struct {
 	Data     []byte
@@ -77,14 +68,6 @@ func genKey(cred string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrKey: str("gen#" + cred)}
 }
 
-func (t *Table) cacheClient(op string) (CacheAPI, error) {
-	c, ok := t.Client.(CacheAPI)
-	if !ok {
-		return nil, &Error{Op: op, Permanent: true, Err: errors.New("the DynamoDB client has no BatchGetItem or UpdateItem")}
-	}
-	return c, nil
-}
-
 // LookupRead reads the entry stored under key (a hash of the question) and,
 // when cred is not empty, the credential's generation, in one consistent
 // request. An expired entry is not returned (TTL deletion runs late).
@@ -98,10 +81,7 @@ func (t *Table) LookupRead(ctx context.Context, key, cred string) (CacheLookup, 
 		}
 		return CacheLookup{Entry: t.cachedRead(out.Item)}, nil
 	}
-	c, err := t.cacheClient("read cache")
-	if err != nil {
-		return CacheLookup{}, err
-	}
+	c := t.Client
 	keys := []map[string]types.AttributeValue{readKey(key), genKey(cred)}
 	var items []map[string]types.AttributeValue
 	for range 3 { // DynamoDB may leave keys unprocessed under load: ask again for those
@@ -178,13 +158,9 @@ func (t *Table) BumpGeneration(ctx context.Context, cred string) error {
 	if t == nil {
 		return nil
 	}
-	c, err := t.cacheClient("generation")
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), BumpTimeout)
 	defer cancel()
-	_, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.Name),
 		Key:                       genKey(cred),
 		UpdateExpression:          aws.String("ADD #gen :one SET #expires = :expires"),

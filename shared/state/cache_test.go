@@ -141,11 +141,4 @@ func TestCacheFailuresAreTyped(t *testing.T) {
 	if err := tables[0].BumpGeneration(c, "7"); !errors.As(err, &se) {
 		t.Fatalf("bump: %v", err)
 	}
-	// A client without BatchGetItem (a narrow fake) has no cache.
-	narrow := &state.Table{Client: onlyAPI{tables[0].Client}, Name: tableName}
-	if _, err := narrow.LookupRead(ctx(t), readKey, "7"); !errors.As(err, &se) || !se.Permanent {
-		t.Fatalf("narrow client: %v", err)
-	}
 }
-
-type onlyAPI struct{ state.API }

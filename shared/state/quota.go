@@ -28,13 +28,6 @@ func quotaKey(month string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrKey: str("quota#" + month)}
 }
 
-// updater is the part of the DynamoDB client an atomic counter needs. API
-// does not name it, so that the stand-ins other packages' tests give for
-// API stay valid; the SDK's client has it.
-type updater interface {
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-}
-
 // AddUsed adds n requests to the month's count ("YYYY-MM", UTC) in one
 // atomic UpdateItem ADD and returns the new count. An item kept past its
 // expiry is never added to: no clock names a month 40 days gone.
@@ -43,11 +36,7 @@ func (t *Table) AddUsed(ctx context.Context, month string, n int64) (int64, erro
 	if err != nil {
 		return 0, &Error{Op: "quota", Permanent: true, Err: errors.New("not a month (YYYY-MM)")}
 	}
-	up, ok := t.Client.(updater)
-	if !ok {
-		return 0, &Error{Op: "quota", Permanent: true, Err: errors.New("the table's client cannot update items")}
-	}
-	out, err := up.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.Name),
 		Key:                       quotaKey(month),
 		UpdateExpression:          aws.String("ADD #used :n SET #expires = :expires"),

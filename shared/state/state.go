@@ -1,15 +1,21 @@
 // Package state is the fleet's shared memory (DESIGN.md §11): one DynamoDB
 // table that every instance of every function reads and writes, so that
 // what must hold for the whole deployment (a delivery answered once, pushes
-// applied in order) holds however many processes Lambda runs.
+// applied in order, one account budget, a quota meter, a read cache) holds
+// however many processes Lambda runs.
 //
 // Items of different kinds share the table under key prefixes:
 //
 //	delivery#<key>          a webhook delivery: its claim, then its answer
 //	mark#<credId>#<item>    the latest push of one item: time and operation
 //	replace#<credId>        the time of the credential's last REPLACE
+//	budget#account          the account's next free request slots
+//	quota#<YYYY-MM>         the requests Galxe accepted in a UTC month
+//	read#<sha256>           a cached query answer
+//	gen#<credId>            the credential's generation: a push bumps it
 //
-// Every write is one conditional single-item write: no transactions. TTL
+// Every write is one single-item write (conditional where two writers
+// could race, an atomic ADD for counters): no transactions. TTL
 // deletion runs up to days late, so every read checks `expires` itself.
 package state
 
@@ -28,6 +34,8 @@ type API interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Table is the shared-state table. It is safe for concurrent use.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/apigw"
+	"github.com/galxe-lambda/galxe-lambda/shared/budget"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxe"
 	"github.com/galxe-lambda/galxe-lambda/shared/obs"
@@ -41,6 +42,7 @@ type Handler struct {
 	stateErr error             // a table is configured but cannot be used
 	idemTTL  time.Duration     // how long a delivery's answer is kept
 	cache    *readcache.Cache  // nil: every query goes to Galxe
+	budget   *budget.Budget    // nil: no quota in /health
 	metrics  *obs.Metrics
 	auth     string
 	secret   *secret.Source
@@ -77,13 +79,16 @@ type Options struct {
 	// in the shared-state table for the fleet (readcache.New over State,
 	// with READ_CACHE_SECONDS); nil: off.
 	ReadCache *readcache.Cache
+	// Budget, when set, is the account's budget and quota meter; GET
+	// /health reports the month's quota from it.
+	Budget *budget.Budget
 }
 
 // New makes a handler.
 func New(o Options) *Handler {
 	h := &Handler{galxe: o.Galxe, galxeErr: o.GalxeErr, auth: o.Config.WebhookAuth, secret: o.WebhookSecret,
 		maxItems: o.Config.MaxItemsPerRequest, log: o.Log, queue: o.Queue, queueErr: o.QueueErr, metrics: o.Metrics,
-		state: o.State, idemTTL: o.Config.IdempotencyTTL, cache: o.ReadCache}
+		state: o.State, idemTTL: o.Config.IdempotencyTTL, cache: o.ReadCache, budget: o.Budget}
 	h.problems = append(append([]string(nil), o.Config.Problems...), o.Config.WebhookProblems()...)
 	if o.QueueErr != nil {
 		h.problems = append(h.problems, "PUSH_QUEUE_URL: "+o.QueueErr.Error())
@@ -258,7 +263,7 @@ func (h *Handler) serve(ctx context.Context, req *apigw.Request) (o outcome) {
 		return fail(route{}, err)
 	}
 	if r.name == "health" {
-		return outcome{resp: h.health(), route: r}
+		return outcome{resp: h.health(ctx), route: r}
 	}
 	signed := h.auth == config.AuthStandardWebhooks
 	if signed {
@@ -322,9 +327,31 @@ type healthBody struct {
 	Status      string `json:"status"`
 	Reason      string `json:"reason,omitempty"`
 	SharedState bool   `json:"shared_state"` // the fleet's table is in use (DESIGN.md §11)
+	Quota       *quota `json:"quota,omitempty"`
 }
 
-func (h *Handler) health() apigw.Response {
+// quota is the month's use of the account's quota, as the fleet counted it.
+type quota struct {
+	Month string `json:"month"` // YYYY-MM, UTC
+	Used  int64  `json:"used"`
+	Limit int64  `json:"limit"`
+}
+
+// quotaReadTimeout bounds /health's read of the month's count: a slow
+// table leaves the last count this process knew.
+const quotaReadTimeout = 500 * time.Millisecond
+
+func (h *Handler) quota(ctx context.Context) *quota {
+	if h.budget == nil {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, quotaReadTimeout)
+	defer cancel()
+	q, _ := h.budget.Quota(qctx) // on a failure, the last count known
+	return &quota{Month: q.Month, Used: q.Used, Limit: q.Limit}
+}
+
+func (h *Handler) health(ctx context.Context) apigw.Response {
 	problems := h.problems
 	if h.auth == config.AuthStandardWebhooks && h.secret != nil {
 		// A secret that is malformed or cannot be read for good leaves every
@@ -334,9 +361,9 @@ func (h *Handler) health() apigw.Response {
 		}
 	}
 	if len(problems) > 0 {
-		return apigw.JSON(http.StatusServiceUnavailable, healthBody{Status: "degraded", Reason: strings.Join(problems, "; "), SharedState: h.state != nil})
+		return apigw.JSON(http.StatusServiceUnavailable, healthBody{Status: "degraded", Reason: strings.Join(problems, "; "), SharedState: h.state != nil, Quota: h.quota(ctx)})
 	}
-	return apigw.JSON(http.StatusOK, healthBody{Status: "ok", SharedState: h.state != nil})
+	return apigw.JSON(http.StatusOK, healthBody{Status: "ok", SharedState: h.state != nil, Quota: h.quota(ctx)})
 }
 
 // final reports whether an answer is a request's last word: not a 5xx
