@@ -15,11 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/galxe-lambda/galxe-lambda/shared/awsconf"
 	"github.com/galxe-lambda/galxe-lambda/shared/budget"
 	"github.com/galxe-lambda/galxe-lambda/shared/config"
