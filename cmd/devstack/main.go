@@ -218,12 +218,17 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 		}
 		checks = append(checks, check{name: name, fn: fn, event: ev, sign: fn == "webhook", want: status, wantHas: want})
 	}
+	var last []check
 	if s.Galxe != nil {
-		checks = append(checks, failureChecks(files)...)
+		failures, pause := failureChecks(files)
+		checks = append(checks, failures...)
+		if pause.event != nil {
+			last = append(last, pause)
+		}
 	}
 	failed := 0
 	drained := false
-	for _, c := range checks {
+	run := func(c check) error {
 		if c.before != nil && !drained && s.Events != nil {
 			// The sample pushes went through the queue: the pusher must have
 			// delivered them before a check sets Galxe to fail, or its call
@@ -254,8 +259,14 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 			failed++
 		}
 		printInvocation(w, c, inv, a, ok)
+		return nil
 	}
-	total := len(checks)
+	for _, c := range checks {
+		if err := run(c); err != nil {
+			return err
+		}
+	}
+	total := len(checks) + len(last)
 	if s.Galxe != nil && s.Events != nil {
 		for _, q := range queueChecks(s.SharedState) {
 			total++
@@ -266,6 +277,11 @@ func demo(ctx context.Context, s *Stack, eventsDir string, w io.Writer) error {
 			if !ok {
 				failed++
 			}
+		}
+	}
+	for _, c := range last {
+		if err := run(c); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(w, "\n%d passed, %d failed\n", total-failed, failed)
@@ -467,38 +483,65 @@ func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
 	return cond()
 }
 
-// failureChecks are a few of the contract's failure rows, shown live.
-func failureChecks(files []string) []check {
-	var healthOp []byte
+// failureChecks are a few of the contract's failure rows, shown live. Each
+// reads a credential of its own, so that none is answered from the read
+// cache: each asks Galxe. The last pauses the whole account (a 429 with a
+// Retry-After longer than the budget, DESIGN.md §11): it runs after every
+// other step.
+func failureChecks(files []string) (checks []check, last check) {
+	var op []byte
 	for _, f := range files {
 		if filepath.Base(f) == "webhook-operation-v2.json" {
-			healthOp, _ = os.ReadFile(f)
+			op, _ = os.ReadFile(f)
 		}
 	}
-	if healthOp == nil {
-		return nil
+	if op == nil {
+		return nil, check{}
 	}
-	return []check{
-		{name: "unsigned request", fn: "webhook", event: healthOp, want: 401, wantHas: "UNAUTHENTICATED"},
-		{name: "Galxe rate limit longer than the budget", fn: "webhook", event: healthOp, sign: true,
-			before: func(s *Stack) {
-				f := galxetest.ErrorFault("QUOTA_EXCEEDED")
-				f.RetryAfter = "60"
-				s.Galxe.Fail(f)
-			}, want: 429, wantHas: "QUOTA_EXCEEDED"},
-		{name: "Galxe monthly quota spent", fn: "webhook", event: healthOp, sign: true,
-			before: func(s *Stack) { s.Galxe.Fail(galxetest.QuotaSpent("monthly")) }, want: 429, wantHas: `"retry_after_seconds":3600`},
-		{name: "Galxe outage, retried", fn: "webhook", event: healthOp, sign: true,
-			before: func(s *Stack) { s.Galxe.Fail(galxetest.HTMLPage(502), galxetest.NoHealthyUpstream()) }, want: 200, wantHas: `"credential"`},
-		{name: "Galxe permission denied", fn: "webhook", event: healthOp, sign: true,
-			before: func(s *Stack) { s.Galxe.Fail(galxetest.ErrorFault("PERMISSION_DENIED")) }, want: 403, wantHas: "PERMISSION_DENIED"},
-		{name: "token rotated in SSM", fn: "webhook", event: healthOp, sign: true,
-			before: func(s *Stack) {
-				s.Token = "devstack_rotated_" + randomHex(8)
-				s.SSM.PutSecure(TokenParameter, s.Token)
-				s.Galxe.SetTokens(s.Token)
-			}, want: 200, wantHas: `"credential"`},
+	n := 0
+	own := func(c check, fault func(*Stack)) check {
+		n++
+		id := fmt.Sprintf("3805124684979324%02d", n)
+		c.event = withBody(op, fmt.Sprintf(`{"variables":{"id":%q}}`, id))
+		c.fn, c.sign = "webhook", true
+		c.before = func(s *Stack) {
+			s.Galxe.AddCredential(galxetest.Credential{ID: id, Name: c.name})
+			fault(s)
+		}
+		return c
 	}
+	checks = []check{
+		{name: "unsigned request", fn: "webhook", event: op, want: 401, wantHas: "UNAUTHENTICATED"},
+		own(check{name: "Galxe monthly quota spent", want: 429, wantHas: `"retry_after_seconds":3600`},
+			func(s *Stack) { s.Galxe.Fail(galxetest.QuotaSpent("monthly")) }),
+		own(check{name: "Galxe outage, retried", want: 200, wantHas: `"credential"`},
+			func(s *Stack) { s.Galxe.Fail(galxetest.HTMLPage(502), galxetest.NoHealthyUpstream()) }),
+		own(check{name: "Galxe permission denied", want: 403, wantHas: "PERMISSION_DENIED"},
+			func(s *Stack) { s.Galxe.Fail(galxetest.ErrorFault("PERMISSION_DENIED")) }),
+		own(check{name: "token rotated in SSM", want: 200, wantHas: `"credential"`}, func(s *Stack) {
+			s.Token = "devstack_rotated_" + randomHex(8)
+			s.SSM.PutSecure(TokenParameter, s.Token)
+			s.Galxe.SetTokens(s.Token)
+		}),
+	}
+	last = own(check{name: "Galxe rate limit longer than the budget (the account pauses until its Retry-After)", want: 429, wantHas: "QUOTA_EXCEEDED"},
+		func(s *Stack) {
+			f := galxetest.ErrorFault("QUOTA_EXCEEDED")
+			f.RetryAfter = "60"
+			s.Galxe.Fail(f)
+		})
+	return checks, last
+}
+
+// withBody is an API Gateway event with another body, as plain text.
+func withBody(event []byte, body string) []byte {
+	var ev map[string]any
+	if json.Unmarshal(event, &ev) != nil {
+		return event
+	}
+	ev["body"], ev["isBase64Encoded"] = body, false
+	b, _ := json.Marshal(ev)
+	return b
 }
 
 func printInvocation(w io.Writer, c check, inv *Invocation, a answer, ok bool) {
