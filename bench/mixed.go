@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +48,7 @@ type mixedResult struct {
 	jobPages                                                int
 	jobErr                                                  string
 	calls                                                   ddbCalls
+	busy                                                    float64 // the machine's cores, busy share during the drain
 }
 
 // readCredential is the credential the eligibility reads ask about (not
@@ -92,13 +97,32 @@ func mixedLoad(webhookBin, scheduledBin, pusherBin string, env func(string, ...s
 	defer stopPushers()
 
 	r := &mixedResult{messages: n, readStatus: map[string]int{}}
+	busy0, total0 := machineTicks()
 	start := time.Now()
 	es := &sqstest.EventSource{Client: sqsClient(q), QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:123456789012:push",
-		BatchSize: 10000, Window: time.Second, MaxConcurrency: pushers, Invoke: pool.invoke}
+		BatchSize: 10000, Window: time.Second, MaxConcurrency: pushers, Invoke: func(ctx context.Context, payload []byte) ([]byte, error) {
+			t0 := time.Since(start)
+			out, err := pool.invoke(ctx, payload)
+			if os.Getenv("BENCH_TRACE") != "" {
+				log.Printf("invocation of %d records: %.2f s to %.2f s", bytes.Count(payload, []byte(`"messageId":`)), t0.Seconds(), time.Since(start).Seconds())
+			}
+			return out, err
+		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go es.Run(ctx)
 
+	if os.Getenv("BENCH_TRACE") != "" {
+		go func() {
+			last := 0
+			for ctx.Err() == nil {
+				time.Sleep(time.Second)
+				n := slow.Requests()
+				log.Printf("%.0f s: Galxe %d requests (+%d), %d held, %d refused", time.Since(start).Seconds(), n, n-last, slow.Held(bulkCredID), slow.RateLimited())
+				last = n
+			}
+		}()
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { // the job, once the drain is under way
 		time.Sleep(2 * time.Second)
@@ -163,6 +187,9 @@ func mixedLoad(webhookBin, scheduledBin, pusherBin string, env func(string, ...s
 			r.drain = time.Since(start)
 			break
 		}
+	}
+	if busy1, total1 := machineTicks(); total1 > total0 {
+		r.busy = float64(busy1-busy0) / float64(total1-total0)
 	}
 	wg.Wait()
 	if r.drain == 0 {
@@ -237,6 +264,7 @@ func renderMixed(m *mixedResult) string {
 	fmt.Fprintf(&b, "| Galxe eligibility requests for the %d reads | %d | ≤ %d: %s |\n", mixedReads, m.eligibility, mixedQuestions, verdict(m.eligibility <= mixedQuestions))
 	fmt.Fprintf(&b, "| reads answered from the cache / by an instance other than the one that asked first | %d / %d | |\n", m.hits, m.otherInstanceHits)
 	fmt.Fprintf(&b, "| drain, until Galxe holds every address | %.2f s (%.2f× the floor) | ≤ 1.1× the floor: %s |\n", m.drain.Seconds(), float64(m.drain)/float64(m.floor), verdict(float64(m.drain) <= 1.1*float64(m.floor)))
+	fmt.Fprintf(&b, "| the machine's %d cores busy during the drain (every function, the stand-ins, the event source) | %.0f%% | |\n", runtime.NumCPU(), m.busy*100)
 	fmt.Fprintf(&b, "| the account's floor (Galxe's %d accepted requests at %d a second) | %.2f s | |\n", accepted, accountQPS, m.floor.Seconds())
 	fmt.Fprintf(&b, "| addresses delivered | %d of %d | all: %s |\n", m.delivered, m.messages, verdict(m.delivered == m.messages))
 	job := fmt.Sprintf("%d pages", m.jobPages)
