@@ -3,6 +3,8 @@ package readcache
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/galxe-lambda/galxe-lambda/shared/credentials"
 )
 
 // The design's lifetimes (DESIGN.md §11): an eligibility or a single
@@ -67,19 +69,6 @@ func credentialOf(op string, vars any) (cred string, ok bool) {
 	case json.Number:
 		cred = id.String()
 	}
-	return cred, validCredID(cred)
+	return cred, credentials.ValidCredID(cred)
 }
 
-// validCredID is the items route's rule for a credential id (digits, at
-// most 32), kept here so the cache does not import the push code.
-func validCredID(id string) bool {
-	if len(id) == 0 || len(id) > 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < '0' || id[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
