@@ -2,11 +2,19 @@ package budget
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/galxe-lambda/galxe-lambda/shared/state"
 )
+
+// contentionWait is a random 5 to 25 ms: how long a caller whose writes
+// all lost to other instances waits before it tries again.
+func contentionWait() time.Duration {
+	return 5*time.Millisecond + rand.N(20*time.Millisecond)
+}
 
 // writeTimeout bounds one take of slots; the table answers in milliseconds,
 // and a caller whose own deadline comes first stops waiting anyway.
@@ -23,6 +31,7 @@ type waiter struct {
 type grant struct {
 	slot, retry time.Time
 	err         error
+	contended   bool // other instances won every write: try again shortly
 }
 
 // Admit waits for a slot of the account's budget, never past deadline. It
@@ -49,6 +58,12 @@ func (b *Budget) Admit(ctx context.Context, deadline time.Time) error {
 		}
 		g := b.take(ctx, deadline)
 		switch {
+		case g.contended:
+			// Not the table's failure: others took the slots first. A short,
+			// random wait spreads the herd's next writes.
+			if err := b.o.Sleep(ctx, b.o.Now().Add(contentionWait())); err != nil {
+				return b.noSlot(time.Time{})
+			}
 		case g.err != nil:
 			if ctx.Err() != nil {
 				return b.noSlot(time.Time{})
@@ -127,7 +142,10 @@ func (b *Budget) drain() {
 		b.mu.Lock()
 		b.seen = latest
 		b.mu.Unlock()
-		if err != nil {
+		contended := errors.Is(err, state.ErrContended)
+		if contended {
+			err = nil
+		} else if err != nil {
 			b.tableFailed("budget", err)
 		}
 		retry := latest.Next()
@@ -135,8 +153,8 @@ func (b *Budget) drain() {
 			retry = latest.BackgroundDue()
 		}
 		for i, w := range batch {
-			g := grant{retry: retry, err: err}
-			if err == nil {
+			g := grant{retry: retry, err: err, contended: contended}
+			if err == nil && !contended {
 				g.slot = slots[i]
 			}
 			w.done <- g

@@ -285,12 +285,18 @@ func (c *Client) limitUnmet() *Error {
 		Message: fmt.Sprintf("the client's limit of %g requests a second leaves no room within the time budget", c.cfg.MaxQPS)}
 }
 
+// MinAttemptTime is the least time a request needs after its slot of the
+// fleet's budget: a slot later than that before the deadline is not taken,
+// and the call ends with 429 RATE_LIMITED rather than a request that could
+// only time out.
+const MinAttemptTime = 250 * time.Millisecond
+
 // admit takes a slot of the fleet's budget, if there is one.
 func (c *Client) admit(ctx context.Context, deadline time.Time) *Error {
 	if c.cfg.Budget == nil {
 		return nil
 	}
-	err := c.cfg.Budget.Admit(ctx, deadline)
+	err := c.cfg.Budget.Admit(ctx, deadline.Add(-MinAttemptTime))
 	if err == nil {
 		return nil
 	}

@@ -65,6 +65,10 @@ type SlotRequest struct {
 	BackgroundEvery time.Duration
 }
 
+// ErrContended says that other instances took slots before each of this
+// take's writes: the table is fine, and the caller tries again shortly.
+var ErrContended = errors.New("the account's budget kept changing")
+
 // TakeSlots takes slots for the requests in one conditional write (and one
 // more for each write another instance made first). Foreground slots are
 // the earliest free ones, from max(stored cursor, now), each Every after the
@@ -88,7 +92,7 @@ func (t *Table) TakeSlots(ctx context.Context, seen Account, r SlotRequest) ([]t
 		}
 		seen = old
 	}
-	return nil, seen, failed("budget", errors.New("the account's budget kept changing"))
+	return nil, seen, ErrContended
 }
 
 // planSlots gives each request its slot from the cursors seen, and the
@@ -134,22 +138,32 @@ func ceilMs(d time.Duration) int64 {
 // 429's Retry-After), never back: every instance's next take is refused by
 // the moved cursor and finds the pause in the refusal.
 func (t *Table) PauseAccount(ctx context.Context, seen Account, until time.Time) (Account, error) {
-	for range budgetTries {
-		if seen.stored && seen.next >= until.UnixMilli() {
-			return seen, nil // already paused as long (cursors only move forward)
-		}
-		next := seen
-		next.next, next.stored = max(seen.next, until.UnixMilli()), true
-		old, refused, err := t.swapAccount(ctx, seen, next)
-		if err != nil {
-			return seen, failed("budget", err)
-		}
-		if !refused {
-			return next, nil
-		}
-		seen = old
+	if seen.stored && seen.next >= until.UnixMilli() {
+		return seen, nil // already paused as long (cursors only move forward)
 	}
-	return seen, failed("budget", errors.New("the account's budget kept changing"))
+	// One write that cannot lose a race: it moves the cursor only forward,
+	// and a refusal means it already lies at or past until.
+	out, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(t.Name),
+		Key:                      budgetKey(),
+		UpdateExpression:         aws.String("SET #next = :until, #bg = if_not_exists(#bg, :zero), #expires = :expires"),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #next < :until"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrKey, "#next": attrNext, "#bg": attrBackground, "#expires": attrExpires},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(until.UnixMilli()), ":zero": num(0),
+			":expires": num(until.Add(budgetTTL).Unix())},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, refused := conditionFailed(err); refused {
+		if len(old) == 0 {
+			return seen, nil // paused as long by another instance; the next take learns by how much
+		}
+		return accountOf(old), nil
+	}
+	if err != nil {
+		return seen, failed("budget", err)
+	}
+	return accountOf(out.Attributes), nil
 }
 
 // swapAccount writes next where the stored item is still seen; refused, it
