@@ -71,4 +71,3 @@ func credentialOf(op string, vars any) (cred string, ok bool) {
 	}
 	return cred, credentials.ValidCredID(cred)
 }
-
