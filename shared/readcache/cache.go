@@ -174,6 +174,9 @@ func (c *Cache) Get(ctx context.Context, op string, vars json.RawMessage, fetch 
 	return a, nil
 }
 
+// storeMargin is kept between storing an answer and the readers' cut.
+const storeMargin = 20 * time.Millisecond
+
 // lookupOrFetch is one read's work: the table, then Galxe and the table
 // again on a miss.
 func (c *Cache) lookupOrFetch(ctx context.Context, op, key, cred string, fetch Fetch) *flight {
@@ -194,7 +197,14 @@ func (c *Cache) lookupOrFetch(ctx context.Context, op, key, cred string, fetch F
 	case len(data) > MaxBytes:
 		f.detail = detailTooLarge
 	case len(data) > 0 && ctx.Err() == nil: // no data at all: nothing to keep
-		sctx, cancel := context.WithTimeout(ctx, c.opts.TableTimeout)
+		// Stored only while the readers still wait for the answer (they
+		// stop at the deadline less the reserve): a slow table must not
+		// turn Galxe's answer into a timeout.
+		storeBy := time.Now().Add(c.opts.TableTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Add(-galxe.DefaultReserve-storeMargin).Before(storeBy) {
+			storeBy = d.Add(-galxe.DefaultReserve - storeMargin)
+		}
+		sctx, cancel := context.WithDeadline(ctx, storeBy)
 		err := c.table.StoreRead(sctx, key, data, found.Gen, c.lifetime(op))
 		cancel()
 		if err != nil {
