@@ -137,7 +137,9 @@ func (b *Budget) Flush(ctx context.Context) error {
 			b.meter.count(month, counts[month])
 			if firstErr == nil {
 				firstErr = err
-				b.tableFailed("quota", err)
+				if ctx.Err() == nil { // the caller's time running out is not the table's failure
+					b.tableFailed("quota", err)
+				}
 			}
 			continue
 		}

@@ -159,10 +159,6 @@ func none[T int64 | float64](v T) T {
 // count after it ran: the table's one write, and its retries.
 const flushTimeout = time.Second
 
-// flushReserve is kept before the invocation's deadline: Lambda must have
-// the answer before it, whatever the table does.
-const flushReserve = 50 * time.Millisecond
-
 // Counted wraps a function's handler so that, before each invocation
 // returns, the Galxe requests it made are added to the month's count in the
 // table (DESIGN.md §11 "A quota meter": a frozen process may never run
@@ -178,11 +174,7 @@ type countedHandler struct {
 
 func (c countedHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	out, err := c.h.Invoke(ctx, payload)
-	by := time.Now().Add(flushTimeout)
-	if deadline, ok := ctx.Deadline(); ok && deadline.Add(-flushReserve).Before(by) {
-		by = deadline.Add(-flushReserve)
-	}
-	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), by)
+	fctx, cancel := state.AfterWork(ctx, flushTimeout)
 	defer cancel()
 	_ = c.d.Budget.Flush(fctx) // counts not added are kept for the next invocation
 	return out, err

@@ -158,7 +158,7 @@ func (t *Table) BumpGeneration(ctx context.Context, cred string) error {
 	if t == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), BumpTimeout)
+	ctx, cancel := AfterWork(ctx, BumpTimeout)
 	defer cancel()
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.Name),

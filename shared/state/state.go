@@ -175,3 +175,19 @@ func getN(item map[string]types.AttributeValue, name string) int64 {
 func (t *Table) live(item map[string]types.AttributeValue) bool {
 	return len(item) > 0 && getN(item, attrExpires) > t.now().Unix()
 }
+
+// settleMargin is kept before the caller's deadline by AfterWork.
+const settleMargin = 100 * time.Millisecond
+
+// AfterWork is a context for a write that follows the work it records (a
+// pause, a generation bump, an undone REPLACE): it outlives the caller's
+// cancellation, since the work's own budget may be spent, but ends after
+// timeout and never later than a moment before the caller's deadline, so
+// the write cannot carry an invocation past it.
+func AfterWork(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	by := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-settleMargin).Before(by) {
+		by = d.Add(-settleMargin)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), by)
+}
