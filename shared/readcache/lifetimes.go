@@ -69,5 +69,7 @@ func credentialOf(op string, vars any) (cred string, ok bool) {
 	case json.Number:
 		cred = id.String()
 	}
-	return cred, credentials.ValidCredID(cred)
+	// With a leading zero, the same credential could be named two ways
+	// (0123 and 123), and a push to one would not invalidate the other.
+	return cred, credentials.ValidCredID(cred) && (cred == "0" || cred[0] != '0')
 }
