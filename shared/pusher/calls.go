@@ -226,6 +226,10 @@ func (r *runner) do(ctx context.Context, c call) {
 			r.mu.Unlock()
 		}
 		r.settle(c, failedTransient, "", started)
+		if !isGalxe || ge.HTTPStatus == 0 || ge.HTTPStatus >= 500 {
+			// No answer, or a gateway's: Galxe may have applied the call.
+			_ = r.h.State.BumpGeneration(ctx, c.cred)
+		}
 	}
 }
 
