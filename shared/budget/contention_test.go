@@ -57,3 +57,20 @@ func TestContentionIsNoFailure(t *testing.T) {
 		t.Errorf("a sliding second holds %d slots", most)
 	}
 }
+
+// A background caller that gives up while the month's count is read is
+// refused, and the table is not taken for failed: the next caller still
+// takes a slot of the account's budget.
+func TestGivingUpIsNoTableFailure(t *testing.T) {
+	f := newFleet(t, t0)
+	m, sink := newMetrics()
+	b := f.instance(Background, Options{Metrics: m})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Admit(gone, t0.Add(time.Minute)); err == nil {
+		t.Fatal("a caller that gave up was let through")
+	}
+	if !b.tableUsable() || sink.has("SharedStateErrors") || sink.has("BudgetFallbacks") {
+		t.Fatal("a caller giving up was taken for the table's failure")
+	}
+}

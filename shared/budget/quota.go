@@ -86,6 +86,9 @@ func (b *Budget) checkQuota(ctx context.Context) error {
 		cancel()
 		b.meter.unclaim()
 		if err != nil {
+			if ctx.Err() != nil { // the caller gave up: not the table's failure
+				return b.noSlot(time.Time{})
+			}
 			b.tableFailed("quota", err) // unknown: let it through; Galxe has the last word
 			return nil
 		}
