@@ -18,7 +18,7 @@ const defaultPause = time.Second
 func (b *Budget) Observe(ctx context.Context, a galxe.Attempt) {
 	now := b.o.Now()
 	if accepted(a) {
-		b.meter.count(state.Month(now), 1)
+		b.meter.count(state.Month(now), 1, now)
 	}
 	if until, ok := pauseUntil(a, now); ok && b.tableUsable() {
 		b.pause(ctx, until)

@@ -22,12 +22,44 @@ type meter struct {
 	month      string           // the month of used
 	used       int64            // the table's count for month (without a table: the flushed counts)
 	at         time.Time        // when used was learnt; zero: never
+	since      time.Time        // when the oldest request not yet flushed was counted
 }
 
-func (m *meter) count(month string, n int64) {
+func (m *meter) count(month string, n int64, now time.Time) {
 	m.mu.Lock()
+	if len(m.counts) == 0 {
+		m.since = now
+	}
 	m.counts[month] += n
 	m.mu.Unlock()
+}
+
+// Requests counted and not yet flushed wait for FlushDue until there are
+// FlushBatch of them or the oldest is flushAge old: a process frozen for
+// good leaves the month's count at most FlushBatch−1 requests behind, and
+// a webhook answering one request an invocation spares the table a write
+// on most of them.
+const (
+	FlushBatch = 5
+	flushAge   = 10 * time.Second
+)
+
+// FlushDue is Flush when it is due: enough requests counted, the oldest
+// old enough, or the month's count stale; otherwise it writes nothing.
+func (b *Budget) FlushDue(ctx context.Context) error {
+	now := b.o.Now()
+	b.meter.mu.Lock()
+	var pending int64
+	for _, n := range b.meter.counts {
+		pending += n
+	}
+	due := pending >= FlushBatch || (pending > 0 && now.Sub(b.meter.since) >= flushAge) ||
+		(b.meter.month != "" && now.Sub(b.meter.at) > quotaRefresh)
+	b.meter.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return b.Flush(ctx)
 }
 
 // known is the month's count as far as this process knows it: the table's
@@ -137,7 +169,7 @@ func (b *Budget) Flush(ctx context.Context) error {
 	for _, month := range months {
 		used, err := b.o.Table.AddUsed(ctx, month, counts[month])
 		if err != nil {
-			b.meter.count(month, counts[month])
+			b.meter.count(month, counts[month], now)
 			if firstErr == nil {
 				firstErr = err
 				if ctx.Err() == nil { // the caller's time running out is not the table's failure

@@ -146,3 +146,41 @@ func TestWithoutTable(t *testing.T) {
 		t.Fatalf("%+v %v", q, err)
 	}
 }
+
+// FlushDue writes once FlushBatch requests are counted, or the oldest has
+// waited flushAge: a webhook answering one request an invocation spares
+// the table most writes, and the month's count is never more than
+// FlushBatch−1 requests behind for long.
+func TestFlushDue(t *testing.T) {
+	f := newFleet(t, t0)
+	b := f.instance(Foreground, Options{})
+	month := t0.UTC().Format("2006-01")
+	used := func() int64 {
+		n, err := f.table().Used(ctx(t), month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 1; i <= FlushBatch; i++ {
+		b.Observe(ctx(t), ok)
+		if err := b.FlushDue(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(0)
+		if i == FlushBatch {
+			want = FlushBatch
+		}
+		if got := used(); got != want {
+			t.Fatalf("after %d requests: %d counted in the table, want %d", i, got, want)
+		}
+	}
+	b.Observe(ctx(t), ok)
+	f.clk.advance(flushAge)
+	if err := b.FlushDue(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := used(); got != FlushBatch+1 {
+		t.Fatalf("a request %v old not flushed: %d counted", flushAge, got)
+	}
+}

@@ -176,7 +176,7 @@ func (c countedHandler) Invoke(ctx context.Context, payload []byte) ([]byte, err
 	out, err := c.h.Invoke(ctx, payload)
 	fctx, cancel := state.AfterWork(ctx, flushTimeout)
 	defer cancel()
-	_ = c.d.Budget.Flush(fctx) // counts not added are kept for the next invocation
+	_ = c.d.Budget.FlushDue(fctx) // counts not added are kept for a later invocation
 	return out, err
 }
 

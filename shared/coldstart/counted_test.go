@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/galxe-lambda/galxe-lambda/shared/budget"
 	"github.com/galxe-lambda/galxe-lambda/shared/coldstart"
 	"github.com/galxe-lambda/galxe-lambda/shared/dynamotest"
 	"github.com/galxe-lambda/galxe-lambda/shared/galxetest"
@@ -65,20 +66,21 @@ func monthUsed(t *testing.T, tb *state.Table) int64 {
 	return n
 }
 
-// A handler wrapped with d.Counted that makes N Galxe calls: once Invoke
-// returns, the month's quota item in the table holds N (no later flush
-// needed: a frozen process may never run again), and the answer is the
-// handler's, unchanged. A second invocation adds its own.
+// A handler wrapped with d.Counted that makes budget.FlushBatch Galxe
+// calls: once Invoke returns, the month's quota item in the table holds
+// them (no later flush needed: a frozen process may never run again), and
+// the answer is the handler's, unchanged. Fewer wait for the next
+// invocation's (the count is at most FlushBatch−1 behind).
 func TestCountedAddsTheInvocationsRequests(t *testing.T) {
 	for name, fn := range map[string]coldstart.Function{"pusher": coldstart.Pusher, "webhook": coldstart.Webhook} {
 		t.Run(name, func(t *testing.T) {
 			d, g, tb, _ := counted(t, fn)
-			const n = 4
-			h := d.Counted(calling(d, n, nil, "done: 4 calls"))
+			const n = budget.FlushBatch
+			h := d.Counted(calling(d, n, nil, "done"))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			out, err := h.Invoke(ctx, []byte(`{}`))
-			if err != nil || string(out) != `"done: 4 calls"` {
+			if err != nil || string(out) != `"done"` {
 				t.Fatalf("answer %s %v, want the handler's own", out, err)
 			}
 			if g.Requests() != n {
@@ -91,8 +93,14 @@ func TestCountedAddsTheInvocationsRequests(t *testing.T) {
 			if err != nil || string(out) != `"again"` {
 				t.Fatalf("answer %s %v", out, err)
 			}
-			if got := monthUsed(t, tb); got != n+2 {
-				t.Fatalf("the month's count is %d after a second invocation, want %d", got, n+2)
+			if got := monthUsed(t, tb); got != n {
+				t.Fatalf("the month's count is %d after a second invocation of 2, want %d (2 held for the next)", got, n)
+			}
+			if _, err = d.Counted(calling(d, n-2, nil, "third")).Invoke(ctx, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			if got := monthUsed(t, tb); got != 2*n {
+				t.Fatalf("the month's count is %d after a third invocation, want %d", got, 2*n)
 			}
 		})
 	}
@@ -104,8 +112,10 @@ func TestCountedKeepsTheHandlersError(t *testing.T) {
 	d, _, tb, _ := counted(t, coldstart.Scheduled)
 	refusal := errors.New("the job refused its input")
 	h := d.Counted(lambda.NewHandler(func(ctx context.Context) (string, error) {
-		if _, err := d.Galxe.Do(ctx, "health", nil); err != nil {
-			return "", err
+		for range budget.FlushBatch {
+			if _, err := d.Galxe.Do(ctx, "health", nil); err != nil {
+				return "", err
+			}
 		}
 		return "", refusal
 	}))
@@ -115,8 +125,8 @@ func TestCountedKeepsTheHandlersError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), refusal.Error()) {
 		t.Fatalf("error %v, want the handler's", err)
 	}
-	if got := monthUsed(t, tb); got != 1 {
-		t.Fatalf("the month's count is %d, want 1", got)
+	if got := monthUsed(t, tb); got != budget.FlushBatch {
+		t.Fatalf("the month's count is %d, want %d", got, budget.FlushBatch)
 	}
 }
 
@@ -144,7 +154,7 @@ func TestCountedNearTheDeadline(t *testing.T) {
 	)
 	go func() {
 		defer close(done)
-		out, err = d.Counted(calling(d, 3, nearlySpent, "late but whole")).Invoke(ctx, []byte(`{}`))
+		out, err = d.Counted(calling(d, budget.FlushBatch-1, nearlySpent, "late but whole")).Invoke(ctx, []byte(`{}`))
 	}()
 	select {
 	case <-done:
@@ -155,8 +165,8 @@ func TestCountedNearTheDeadline(t *testing.T) {
 		t.Fatalf("answer %s %v, want the handler's own", out, err)
 	}
 	first := g.Requests()
-	if first != 3 {
-		t.Fatalf("%d Galxe requests, want 3", first)
+	if first != budget.FlushBatch-1 {
+		t.Fatalf("%d Galxe requests, want %d", first, budget.FlushBatch-1)
 	}
 
 	next, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
