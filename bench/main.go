@@ -141,13 +141,13 @@ func main() {
 	}
 	warmRes := map[string][]time.Duration{}
 	for _, c := range warmCases {
-		d, err := warmInvocations(c.bin, fastEnv("GALXE_MAX_QPS=1000000"), c.event, *warm)
+		d, err := warmInvocations(c.bin, fastEnv(unpaced...), c.event, *warm)
 		check(err)
 		warmRes[c.name] = d
 	}
 
 	log.Print("webhook memory under hostile headers ...")
-	mem, err := webhookMemory(bins[0].host, fastEnv("GALXE_MAX_QPS=1000000"))
+	mem, err := webhookMemory(bins[0].host, fastEnv(unpaced...))
 	check(err)
 
 	log.Printf("webhook items route: %d deliveries each, without and with the shared-state table ...", *warm)
@@ -378,7 +378,7 @@ func bulkPush(bin string, env func(string, ...string) []string, n int) (*bulkRes
 	batches := (n + 499) / 500
 	r := &bulkResult{items: n, batches: batches, rateLimited: slow.RateLimited(), requests: slow.Requests(),
 		received: slow.Received(bulkCredID), held: len(slow.Items(bulkCredID)), wall: inv.answered.Sub(inv.handed),
-		ideal: time.Duration(batches) * time.Second / 10, peakRSS: peakRSS(cmd.Process.Pid), eventBytes: len(ev), summary: string(inv.body),
+		ideal: time.Duration(float64(batches) / backgroundQPS * float64(time.Second)), peakRSS: peakRSS(cmd.Process.Pid), eventBytes: len(ev), summary: string(inv.body),
 		calls: callsOf(ddb)}
 	return r, nil
 }
@@ -462,16 +462,16 @@ func renderQueue(burst *burstResult, drain *backlogResult) string {
 		fmt.Fprintf(&b, "Invocations as large as Lambda makes them (up to 10,000 records or 6 MB of event; the largest here: %d records, %.1f MB); a %v batching window; Galxe stand-in at 10 requests/s and 150 ms; bodies %s; the pushers share one shared-state table on the DynamoDB stand-in for their ordering marks (%s DynamoDB requests in all).\n\n", drain.largest, float64(drain.largestBytes)/1e6, drain.window, at, thousands(float64(drain.calls.total())))
 		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
 		fmt.Fprintf(&b, "| wall time, until Galxe holds every address | %.2f s (%.2f× ideal) | ≤ 1.15× ideal with ordering marks: %s |\n", drain.wall.Seconds(), float64(drain.wall)/float64(drain.ideal), verdict(float64(drain.wall) <= 1.15*float64(drain.ideal)))
-		fmt.Fprintf(&b, "| ideal (each invocation's calls at 5/s, invocations to whichever pusher is free) | %.2f s | |\n", drain.ideal.Seconds())
+		fmt.Fprintf(&b, "| ideal (each invocation's calls at 5/s, invocations to whichever pusher is free, both together at most the background share, %g/s) | %.2f s | |\n", backgroundQPS, drain.ideal.Seconds())
 		fmt.Fprintf(&b, "| over ideal | %+.1f%% | |\n", over*100)
 		fmt.Fprintf(&b, "| until the queue is empty too (the last batch's deletes done) | %.2f s | |\n", drain.drained.Seconds())
 		fmt.Fprintf(&b, "| pusher invocations | %d | |\n", drain.invocations)
 		fmt.Fprintf(&b, "| Galxe requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", drain.requests, drain.rateLimited, limited*100, verdict(limited < 0.01))
 		fmt.Fprintf(&b, "| addresses held by Galxe / carried | %d / %d | every one, once: %s |\n", drain.delivered, drain.received, verdict(drain.delivered == drain.messages && drain.received == drain.messages))
-		fmt.Fprintf(&b, "| pusher peak memory (VmHWM, the larger of the two) | %.1f MB | < 128 MB (half the template's 256 MB): %s |\n", float64(drain.peakRSS)/1e6, verdict(drain.peakRSS > 0 && drain.peakRSS < 128e6))
+		fmt.Fprintf(&b, "| pusher peak memory (VmHWM, the larger of the two) | %.1f MB | < 128 MB (the goal set when the pusher had 256 MB; it has 1024 MB now): %s |\n", float64(drain.peakRSS)/1e6, verdict(drain.peakRSS > 0 && drain.peakRSS < 128e6))
 		fmt.Fprintf(&b, "| pushers' CPU time (user + system, both) / per item | %.2f s / %.0f µs | |\n", drain.cpu.Seconds(), float64(drain.cpu.Microseconds())/float64(drain.messages))
 		fmt.Fprintf(&b, "| this process's CPU time (the stand-ins and the event source) / the machine's %d cores busy | %.2f s / %.0f%% | |\n", runtime.NumCPU(), drain.standIns.Seconds(), drain.busy*100)
-		fmt.Fprintf(&b, "| the DynamoDB stand-in alone on this machine: conditional PutItems a second (16 at once, one client) | %s | (the ideal's pace: %s marks/s) |\n", thousands(drain.capacity), thousands(float64(pushers*5*itemsPerCall)))
+		fmt.Fprintf(&b, "| the DynamoDB stand-in alone on this machine: conditional PutItems a second (16 at once, one client) | %s | (the ideal's pace: %s marks/s) |\n", thousands(drain.capacity), thousands(backgroundQPS*itemsPerCall))
 	}
 	return b.String()
 }
@@ -566,7 +566,7 @@ func render(bins []*binary, cold map[string][]time.Duration, floorName string, w
 		fmt.Fprintf(&b, "\n## Bulk push: %d addresses, scheduled `credential-items` job, Galxe stand-in at 10 requests/s and 150 ms a request\n\n", bulk.items)
 		fmt.Fprintf(&b, "| measure | value | goal |\n| --- | ---: | --- |\n")
 		fmt.Fprintf(&b, "| wall time | %.2f s | within 5%% of ideal: %s |\n", bulk.wall.Seconds(), verdict(over <= 0.05))
-		fmt.Fprintf(&b, "| ideal (%d batches at 10/s) | %.2f s | |\n", bulk.batches, bulk.ideal.Seconds())
+		fmt.Fprintf(&b, "| ideal (%d batches at %g/s: the scheduled function is a background caller, and takes the account's 10 less the webhook's 2) | %.2f s | |\n", bulk.batches, backgroundQPS, bulk.ideal.Seconds())
 		fmt.Fprintf(&b, "| over ideal | %+.1f%% | |\n", over*100)
 		fmt.Fprintf(&b, "| requests / answered 429 | %d / %d (%.2f%%) | < 1%%: %s |\n", bulk.requests, bulk.rateLimited, limited*100, verdict(limited < 0.01))
 		fmt.Fprintf(&b, "| items carried / held by Galxe | %d / %d | each exactly once: %s |\n", bulk.received, bulk.held, verdict(exact))

@@ -33,6 +33,15 @@ const (
 	cachedReads    = 200 // a cached question asked again, warm
 )
 
+// unpaced lifts the process's and the account's request rates, for the
+// benchmarks that measure the handler's own overhead, not Galxe's pace.
+var unpaced = []string{"GALXE_MAX_QPS=1000000", "GALXE_ACCOUNT_QPS=1000000", "GALXE_FOREGROUND_QPS=1"}
+
+// backgroundQPS is the template's share of the account for background
+// callers (the pusher, the scheduled function): GALXE_ACCOUNT_QPS less
+// GALXE_FOREGROUND_QPS.
+const backgroundQPS = 8.0
+
 // accountEnv is what the template gives every function for the account's
 // budget (its parameters' defaults).
 var accountEnv = []string{fmt.Sprintf("GALXE_ACCOUNT_QPS=%d", accountQPS), "GALXE_FOREGROUND_QPS=2"}

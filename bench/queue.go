@@ -284,6 +284,11 @@ func backlog(pusherBin string, env func(string, ...string) []string, n int) (*ba
 	r.standIns = self1 - self0
 	r.calls = callsOf(ddb)
 	r.ideal = idealDrain(sizes)
+	calls := 0
+	for _, n := range sizes {
+		calls += (n + itemsPerCall - 1) / itemsPerCall
+	}
+	r.ideal = max(r.ideal, time.Duration(float64(calls)/backgroundQPS*float64(time.Second)))
 	return r, nil
 }
 

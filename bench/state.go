@@ -153,7 +153,7 @@ func itemsRoute(bin string, env func(string, ...string) []string, n int) (*items
 	ddb := newStateServer()
 	defer ddb.Close()
 
-	base := []string{"GALXE_MAX_QPS=1000000"}
+	base := unpaced
 	apiA, cmdA, _, err := startFunction(bin, env(g.URL, base...))
 	if err != nil {
 		return nil, err
@@ -416,15 +416,15 @@ func renderState(items *itemsResult, burst *burstResult, drain *backlogResult) s
 		notes = append(notes, "The pushers made no DynamoDB request: they take no ordering marks yet, so the backlog above ran without them.")
 	}
 	if drain != nil && drain.busy >= 0.85 {
-		notes = append(notes, fmt.Sprintf("The machine's %d cores were %.0f%% busy during the drain (the pushers %.1f s of CPU, this process's stand-ins %.1f s, the rest other processes): the drain was bound by CPU here, not by Galxe's pace alone; the stand-in answers %s conditional PutItems a second on this machine when it has the cores to itself, against the %s marks a second the ideal's pace (%d pushers × 5 calls × %d items) needs.",
-			runtime.NumCPU(), drain.busy*100, drain.cpu.Seconds(), drain.standIns.Seconds(), thousands(drain.capacity), thousands(float64(pushers*5*itemsPerCall)), pushers, itemsPerCall))
+		notes = append(notes, fmt.Sprintf("The machine's %d cores were %.0f%% busy during the drain (the pushers %.1f s of CPU, this process's stand-ins %.1f s, the rest other processes): the drain was bound by CPU here, not by Galxe's pace alone; the stand-in answers %s conditional PutItems a second on this machine when it has the cores to itself, against the %s marks a second the ideal's pace (%g calls a second × %d items) needs.",
+			runtime.NumCPU(), drain.busy*100, drain.cpu.Seconds(), drain.standIns.Seconds(), thousands(drain.capacity), thousands(backgroundQPS*itemsPerCall), backgroundQPS, itemsPerCall))
 	}
 	if drain != nil && drain.cpu > 0 {
 		perItem := float64(drain.cpu.Microseconds()) / float64(drain.messages)
 		// Lambda gives a function CPU in proportion to its memory: one
-		// vCPU at 1,769 MB, so about 0.145 of one at the pusher's 256 MB.
-		share := 256.0 / 1769
-		notes = append(notes, fmt.Sprintf("The pushers spent %.0f µs of CPU an item here: a %d-item call's worth is %.0f ms on this machine's cores, roughly %.0f ms at the pusher's 256 MB (about %.3f of a vCPU), against the %d ms a call has at 5 calls a second.",
+		// vCPU at 1,769 MB, so about 0.58 of one at the pusher's 1024 MB.
+		share := 1024.0 / 1769
+		notes = append(notes, fmt.Sprintf("The pushers spent %.0f µs of CPU an item here: a %d-item call's worth is %.0f ms on this machine's cores, roughly %.0f ms at the pusher's 1024 MB (about %.2f of a vCPU), against the %d ms a call has at 5 calls a second.",
 			perItem, itemsPerCall, perItem*itemsPerCall/1000, perItem*itemsPerCall/1000/share, share, 1000/5))
 	}
 	if (items != nil && items.calls.batches() > 0) || (drain != nil && drain.calls.batches() > 0) {
