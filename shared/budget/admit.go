@@ -16,9 +16,10 @@ func contentionWait() time.Duration {
 	return 5*time.Millisecond + rand.N(20*time.Millisecond)
 }
 
-// writeTimeout bounds one take of slots; the table answers in milliseconds,
+// DefaultTableTimeout bounds one call to the table (a take of slots, a
+// pause, a read of the month's count); the table answers in milliseconds,
 // and a caller whose own deadline comes first stops waiting anyway.
-const writeTimeout = time.Second
+const DefaultTableTimeout = time.Second
 
 // waiter is one Admit caller waiting for the next write.
 type waiter struct {
@@ -135,7 +136,7 @@ func (b *Budget) drain() {
 		if b.o.Class == Background {
 			req.BackgroundEvery = b.bgEvery
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), b.o.TableTimeout)
 		slots, latest, err := b.o.Table.TakeSlots(ctx, seen, req)
 		cancel()
 

@@ -55,6 +55,9 @@ type Options struct {
 	Metrics       *obs.Metrics
 	Log           *slog.Logger
 	Now           func() time.Time // nil: time.Now (give the Table the same clock)
+	// TableTimeout bounds each call to the table; past it the call counts
+	// as the table's failure. 0: DefaultTableTimeout.
+	TableTimeout time.Duration
 	// Sleep waits until a time or the context's end; nil: a timer. Tests
 	// give a fake clock's.
 	Sleep func(ctx context.Context, until time.Time) error
@@ -99,6 +102,9 @@ func New(o Options) *Budget {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.TableTimeout <= 0 {
+		o.TableTimeout = DefaultTableTimeout
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep

@@ -155,6 +155,11 @@ func (f *fleet) instance(class Class, o Options) *Budget {
 		o.Table = f.table()
 	}
 	o.Class, o.Now, o.Sleep = class, f.clk.Now, f.clk.Sleep
+	if o.TableTimeout == 0 {
+		// The table's faults here answer at once: a busy machine must not
+		// make a slow answer look like the table's failure.
+		o.TableTimeout = time.Minute
+	}
 	return New(o)
 }
 

@@ -113,7 +113,7 @@ func (b *Budget) checkQuota(ctx context.Context) error {
 	month := state.Month(now)
 	used, fresh := b.meter.known(month, now, quotaRefresh)
 	if !fresh && b.tableUsable() && b.meter.claim() {
-		rctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		rctx, cancel := context.WithTimeout(ctx, b.o.TableTimeout)
 		stored, err := b.o.Table.Used(rctx, month)
 		cancel()
 		b.meter.unclaim()

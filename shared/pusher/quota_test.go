@@ -39,7 +39,8 @@ func metered(t *testing.T, e *env) (*budget.Budget, *state.Table, *dynamotest.Se
 func meteredOn(t *testing.T, e *env, db *dynamotest.Server, quota int64) *budget.Budget {
 	t.Helper()
 	b := budget.New(budget.Options{Table: state.New(db.Client(), stateTable), Class: budget.Background,
-		AccountQPS: 10, ForegroundQPS: 2, MonthlyQuota: quota, QuotaReserve: testReserve})
+		AccountQPS: 10, ForegroundQPS: 2, MonthlyQuota: quota, QuotaReserve: testReserve,
+		TableTimeout: time.Minute}) // a busy machine's slow answer is not the table's failure
 	client, err := galxe.New(galxe.Config{Endpoint: e.galxe.URL, Token: secret.Static("t", token), MaxQPS: 1000,
 		BaseBackoff: 5 * time.Millisecond, Budget: b})
 	if err != nil {
