@@ -22,27 +22,10 @@ const (
 	eligVars  = `{"id":"` + cred + `","address":"0x00000000000000000000000000000000000000a1"}`
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // world is a table shared by instances, and a Galxe that counts its calls.
 type world struct {
 	db    *dynamotest.Server
-	clk   *clock
+	clk   *dynamotest.Clock
 	calls atomic.Int64
 	data  atomic.Value // json.RawMessage the next fetch answers
 }
@@ -52,7 +35,7 @@ func newWorld(t *testing.T) *world {
 	db := dynamotest.NewServer()
 	t.Cleanup(db.Close)
 	db.CreateTable(tableName)
-	w := &world{db: db, clk: &clock{now: time.Now()}}
+	w := &world{db: db, clk: dynamotest.NewClock(time.Now())}
 	w.data.Store(json.RawMessage(`{"credential":{"id":"` + cred + `","eligible":1,"syncStatus":"SYNCED"}}`))
 	return w
 }
@@ -89,7 +72,7 @@ func TestMissThenHitOnAnotherInstance(t *testing.T) {
 	if first.Hit || first.Status != "galxe-lambda; fwd=miss; stored" || first.Headers()["Age"] != "" {
 		t.Fatalf("first: %+v", first)
 	}
-	w.clk.advance(12500 * time.Millisecond)
+	w.clk.Advance(12500 * time.Millisecond)
 	reordered := `{"address":"0x00000000000000000000000000000000000000A1","id":"` + cred + `"}`
 	second := get(t, b, "credentialEligibility", reordered, w.fetch)
 	h := second.Headers()
@@ -107,11 +90,11 @@ func TestLifetimesAndExpiry(t *testing.T) {
 	w := newWorld(t)
 	c := w.cache(readcache.Options{})
 	get(t, c, "spaceQuests", `{"input":{"spaceId":42}}`, w.fetch)
-	w.clk.advance(29 * time.Second)
+	w.clk.Advance(29 * time.Second)
 	if a := get(t, c, "spaceQuests", `{"input":{"spaceId":42}}`, w.fetch); !a.Hit {
 		t.Fatalf("at 29 s: %+v", a)
 	}
-	w.clk.advance(time.Second)
+	w.clk.Advance(time.Second)
 	if a := get(t, c, "spaceQuests", `{"input":{"spaceId":42}}`, w.fetch); a.Hit || !strings.Contains(a.Status, "stored") {
 		t.Fatalf("at 30 s (expired, present): %+v", a)
 	}
@@ -121,7 +104,7 @@ func TestLifetimesAndExpiry(t *testing.T) {
 
 	short := w.cache(readcache.Options{Override: true, Lifetime: 5 * time.Second})
 	get(t, short, "quest", `{"id":"GC1"}`, w.fetch)
-	w.clk.advance(5 * time.Second)
+	w.clk.Advance(5 * time.Second)
 	if a := get(t, short, "quest", `{"id":"GC1"}`, w.fetch); a.Hit {
 		t.Fatalf("READ_CACHE_SECONDS=5 after 5 s: %+v", a)
 	}

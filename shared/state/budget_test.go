@@ -12,7 +12,7 @@ import (
 
 const every = 100 * time.Millisecond // 10 requests a second
 
-func far(clk *clock, n int) []time.Time {
+func far(clk *dynamotest.Clock, n int) []time.Time {
 	d := make([]time.Time, n)
 	for i := range d {
 		d[i] = clk.Now().Add(time.Minute)
@@ -95,7 +95,7 @@ func TestBackgroundTakesOnlyDueSlots(t *testing.T) {
 	if got := ms(seen.BackgroundDue()) - ms(clk.Now()); got != 125 {
 		t.Fatalf("background due in %d ms, want its share's spacing", got)
 	}
-	clk.advance(100 * time.Millisecond) // the account's slot is free, the background's share is not
+	clk.Advance(100 * time.Millisecond) // the account's slot is free, the background's share is not
 	if slots, _, _ := bg.TakeSlots(ctx(t), seen, bgReq); !slots[0].IsZero() {
 		t.Fatalf("background within its spacing: %v", slots)
 	}
@@ -103,7 +103,7 @@ func TestBackgroundTakesOnlyDueSlots(t *testing.T) {
 	if _, _, err := fg.TakeSlots(ctx(t), state.Account{}, state.SlotRequest{Deadlines: far(clk, 4), Every: every}); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	slots, seen, err = bg.TakeSlots(ctx(t), seen, bgReq)
 	if err != nil || !slots[0].IsZero() {
 		t.Fatalf("background behind foreground: %v %v", slots, err)
@@ -111,7 +111,7 @@ func TestBackgroundTakesOnlyDueSlots(t *testing.T) {
 	if due := ms(seen.BackgroundDue()) - ms(clk.Now()); due != 350 {
 		t.Fatalf("background due in %d ms, want after the foreground's four slots", due)
 	}
-	clk.advance(350 * time.Millisecond)
+	clk.Advance(350 * time.Millisecond)
 	// The slot goes to the first caller whose deadline has not passed.
 	bgReq.Deadlines = []time.Time{clk.Now().Add(-time.Millisecond), clk.Now().Add(time.Second)}
 	if slots, _, err = bg.TakeSlots(ctx(t), seen, bgReq); err != nil || !slots[0].IsZero() || ms(slots[1]) != ms(clk.Now()) {
@@ -157,7 +157,7 @@ func TestExpiredBudgetItem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	slots, _, err := tables[0].TakeSlots(ctx(t), seen, state.SlotRequest{Deadlines: far(clk, 1), Every: every})
 	if err != nil || ms(slots[0]) != ms(clk.Now()) {
 		t.Fatalf("%v %v", slots, err)

@@ -23,7 +23,7 @@ func TestReadStoredIsFoundByAnotherInstance(t *testing.T) {
 	if err := tables[0].StoreRead(ctx(t), readKey, data, 0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(1500 * time.Millisecond)
+	clk.Advance(1500 * time.Millisecond)
 	got, err := tables[1].LookupRead(ctx(t), readKey, "")
 	if err != nil || !got.Hit() || string(got.Entry.Data) != string(data) {
 		t.Fatalf("lookup: %+v %v", got, err)
@@ -57,7 +57,7 @@ func TestExpiredReadIsIgnored(t *testing.T) {
 	if err := tb.StoreRead(ctx(t), readKey, []byte(`1`), 0, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	got, err := tb.LookupRead(ctx(t), readKey, "")
 	if err != nil || got.Entry != nil || got.Hit() {
 		t.Fatalf("expired entry returned: %+v %v", got, err)

@@ -45,7 +45,7 @@ func TestLeasedMarkHoldsOffLaterPushes(t *testing.T) {
 	if r := take(b, "APPEND", 100, lease); r != state.MarkTaken {
 		t.Fatalf("the same push again (a duplicate delivery): %v", r)
 	}
-	clk.advance(2 * time.Minute) // past the lease and its margin
+	clk.Advance(2 * time.Minute) // past the lease and its margin
 	if r := take(b, "REMOVE", 200, time.Time{}); r != state.MarkTaken {
 		t.Fatalf("the later push after the lease: %v", r)
 	}

@@ -54,7 +54,7 @@ func TestQuotaCountsPerMonth(t *testing.T) {
 		t.Fatalf("expires %v, want %d", out.Item["expires"], want)
 	}
 	// Past its expiry the item counts for nothing, deleted or not.
-	clk.now = time.Unix(want+1, 0)
+	clk.Set(time.Unix(want+1, 0))
 	if used, err := tables[0].Used(ctx(t), "2026-12"); err != nil || used != 0 {
 		t.Fatalf("an expired month: %d %v", used, err)
 	}

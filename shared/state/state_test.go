@@ -17,32 +17,15 @@ import (
 
 const tableName = "galxe-lambda-state"
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // newTables starts a stand-in with the project's table and returns n
 // instances' views of it (each its own SDK client, as separate processes
 // have), sharing one clock.
-func newTables(t *testing.T, n int) ([]*state.Table, *dynamotest.Server, *clock) {
+func newTables(t *testing.T, n int) ([]*state.Table, *dynamotest.Server, *dynamotest.Clock) {
 	t.Helper()
 	srv := dynamotest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.CreateTable(tableName)
-	clk := &clock{now: time.Now()}
+	clk := dynamotest.NewClock(time.Now())
 	tables := make([]*state.Table, n)
 	for i := range tables {
 		tables[i] = &state.Table{Client: srv.Client(), Name: tableName, Now: clk.Now}
@@ -84,7 +67,7 @@ func TestDeliveryAnsweredOnce(t *testing.T) {
 		t.Fatalf("after completion: %+v %v", c, err)
 	}
 	// Past its TTL the record is ignored, although the table still holds it.
-	clk.advance(time.Hour + time.Second)
+	clk.Advance(time.Hour + time.Second)
 	if c, err := b.Claim(ctx(t), "msg_1", fp, clk.Now().Add(25*time.Second)); err != nil || c.Outcome != state.Claimed {
 		t.Fatalf("after the TTL: %+v %v", c, err)
 	}
@@ -120,7 +103,7 @@ func TestStaleClaimTakenOver(t *testing.T) {
 	if c, _ := tables[0].Claim(ctx(t), "k", fp, clk.Now().Add(time.Second)); c.Outcome != state.Claimed {
 		t.Fatal("not claimed")
 	}
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if c, _ := tables[1].Claim(ctx(t), "k", fp, clk.Now().Add(25*time.Second)); c.Outcome != state.Claimed {
 		t.Fatalf("stale claim kept: %+v", c)
 	}
@@ -316,7 +299,7 @@ func TestExpiredMarkIgnored(t *testing.T) {
 	if got, _ := tb.TakeMarks(ctx(t), []state.Mark{{CredID: "1", Item: "a", Op: "REMOVE", At: 5000}}); !got[0] {
 		t.Fatal("refused")
 	}
-	clk.advance(state.DefaultMarkTTL + time.Minute)
+	clk.Advance(state.DefaultMarkTTL + time.Minute)
 	if got, _ := tb.TakeMarks(ctx(t), []state.Mark{{CredID: "1", Item: "a", Op: "APPEND", At: 10}}); !got[0] {
 		t.Fatal("an expired mark still orders pushes")
 	}

@@ -30,31 +30,13 @@ import (
 
 const stateTableName = "galxe-lambda-state"
 
-// clock is the shared-state table's clock, moved by the tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // fleet is one deployment: one Galxe stand-in, one shared-state table, and
 // any number of webhook instances built as separate processes build them.
 type fleet struct {
 	t     *testing.T
 	base  *env // the Galxe stand-in and the configuration
 	db    *dynamotest.Server
-	clk   *clock
+	clk   *dynamotest.Clock
 	queue string // PUSH_QUEUE_URL, when set
 }
 
@@ -69,7 +51,7 @@ func newFleet(t *testing.T, vars map[string]string) *fleet {
 	db := dynamotest.NewServer()
 	t.Cleanup(db.Close)
 	db.CreateTable(stateTableName)
-	return &fleet{t: t, base: newEnv(t, setup{vars: vars}), db: db, clk: &clock{now: time.Now()}}
+	return &fleet{t: t, base: newEnv(t, setup{vars: vars}), db: db, clk: dynamotest.NewClock(time.Now())}
 }
 
 // queued gives the fleet a push queue (PUSH_QUEUE_URL) on an SQS stand-in.
@@ -418,11 +400,11 @@ func TestExpiredDeliveryRunsAgain(t *testing.T) {
 	if got := a.call(context.Background(), r, apigw.V2); got.Status != 200 {
 		t.Fatalf("%d %s", got.Status, got.Raw)
 	}
-	f.clk.advance(599 * time.Second)
+	f.clk.Advance(599 * time.Second)
 	if got := b.call(context.Background(), r, apigw.V2); !got.replayed() {
 		t.Fatalf("within the TTL: %d %v %s", got.Status, got.Headers, got.Raw)
 	}
-	f.clk.advance(2 * time.Second)
+	f.clk.Advance(2 * time.Second)
 	got := b.call(context.Background(), r, apigw.V2)
 	if got.Status != 200 || got.replayed() {
 		t.Fatalf("past the TTL: %d %v %s", got.Status, got.Headers, got.Raw)

@@ -79,7 +79,7 @@ func TestReadCacheSharedByInstances(t *testing.T) {
 		if eligible(t, first) != 1 || first.cacheStatus() != "galxe-lambda; fwd=miss; stored" || first.Headers["Age"] != "" {
 			t.Fatalf("first: %v %s", first.Headers, first.Raw)
 		}
-		f.clk.advance(7 * time.Second)
+		f.clk.Advance(7 * time.Second)
 		// The same question, written otherwise: keys reordered, the address in mixed case.
 		upper := "0x" + strings.ToUpper(strings.TrimPrefix(galxetest.DemoHolder, "0x"))
 		second := b.call(ctxWithin(t, 20*time.Second), operation("credentialEligibility", `{"address":"`+upper+`","id":"`+credID+`"}`), v)
@@ -175,12 +175,12 @@ func TestExpiredEntryIgnored(t *testing.T) {
 	b := f.cachedInstance(readcache.Options{Override: true, Lifetime: 5 * time.Second}, nil)
 	list := operation("credentialHolders", `{"id":"`+credID+`","first":2}`)
 	a.call(ctxWithin(t, 20*time.Second), list, apigw.V2)
-	f.clk.advance(30 * time.Second) // a list's lifetime
+	f.clk.Advance(30 * time.Second) // a list's lifetime
 	if got := a.call(ctxWithin(t, 20*time.Second), list, apigw.V2); got.cacheStatus() != "galxe-lambda; fwd=miss; stored" {
 		t.Fatalf("expired: %v", got.Headers)
 	}
 	b.call(ctxWithin(t, 20*time.Second), operation("quest", `{"id":"`+galxetest.DemoQuestID+`"}`), apigw.V2)
-	f.clk.advance(5 * time.Second)
+	f.clk.Advance(5 * time.Second)
 	if got := b.call(ctxWithin(t, 20*time.Second), operation("quest", `{"id":"`+galxetest.DemoQuestID+`"}`), apigw.V2); strings.Contains(got.cacheStatus(), "hit") {
 		t.Fatalf("READ_CACHE_SECONDS=5, 5 s later: %v", got.Headers)
 	}
