@@ -147,7 +147,7 @@ func (b *Budget) drain() {
 		if contended {
 			err = nil
 		} else if err != nil {
-			b.tableFailed("budget", err)
+			b.tableFailed(context.Background(), "budget", err) // the write's own timeout ended it: the table's failure
 		}
 		retry := latest.Next()
 		if b.o.Class == Background {

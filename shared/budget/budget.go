@@ -143,8 +143,13 @@ func (b *Budget) emit(name, unit string, v float64) {
 
 // tableFailed records a failed table call: a metric, a log line, and a
 // pause of tableRetry before the table is tried again, so an outage costs
-// each request nothing more than the fallback.
-func (b *Budget) tableFailed(op string, err error) {
+// each request nothing more than the fallback. A call cut short because
+// its caller gave up or ran out of time (caller ended) is not the table's
+// failure, and records nothing.
+func (b *Budget) tableFailed(caller context.Context, op string, err error) {
+	if caller.Err() != nil {
+		return
+	}
 	b.emit("SharedStateErrors", "Count", 1)
 	b.o.Log.Warn("shared-state table failed; the account budget falls back to the process's own limit",
 		"op", op, "error", state.Detail(err))

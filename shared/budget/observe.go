@@ -60,7 +60,7 @@ func (b *Budget) pause(ctx context.Context, until time.Time) {
 	defer cancel()
 	latest, err := b.o.Table.PauseAccount(wctx, seen, until)
 	if err != nil {
-		b.tableFailed("pause", err)
+		b.tableFailed(context.Background(), "pause", err) // written on a context of its own
 		return
 	}
 	b.mu.Lock()

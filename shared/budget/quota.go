@@ -118,10 +118,10 @@ func (b *Budget) checkQuota(ctx context.Context) error {
 		cancel()
 		b.meter.unclaim()
 		if err != nil {
-			if ctx.Err() != nil { // the caller gave up: not the table's failure
+			if ctx.Err() != nil { // the caller gave up
 				return b.noSlot(time.Time{})
 			}
-			b.tableFailed("quota", err) // unknown: let it through; Galxe has the last word
+			b.tableFailed(ctx, "quota", err) // unknown: let it through; Galxe has the last word
 			return nil
 		}
 		b.meter.learn(month, stored, now)
@@ -172,9 +172,7 @@ func (b *Budget) Flush(ctx context.Context) error {
 			b.meter.count(month, counts[month], now)
 			if firstErr == nil {
 				firstErr = err
-				if ctx.Err() == nil { // the caller's time running out is not the table's failure
-					b.tableFailed("quota", err)
-				}
+				b.tableFailed(ctx, "quota", err)
 			}
 			continue
 		}
@@ -186,7 +184,7 @@ func (b *Budget) Flush(ctx context.Context) error {
 	if _, fresh := b.meter.known(current, now, quotaRefresh); !fresh && len(counts) == 0 && b.tableUsable() {
 		used, err := b.o.Table.Used(ctx, current)
 		if err != nil {
-			b.tableFailed("quota", err)
+			b.tableFailed(ctx, "quota", err)
 			return err
 		}
 		b.meter.learn(current, used, now)
