@@ -51,12 +51,8 @@ func demoAccountRate(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 	wg.Go(func() {
 		for i := range drainReads {
 			address := fmt.Sprintf("0x%040x", 0xa1+i%10)
-			ev, err := buildEvent(sendRequest{Method: "POST", Path: "/operations/credentialEligibility",
-				Body: fmt.Appendf(nil, `{"variables":{"id":%q,"address":%q}}`, galxetest.DemoCredentialID, address)},
-				fmt.Sprintf("demo-read-%d", i), time.Now())
-			if err == nil {
-				ev, err = s.Sign(ev)
-			}
+			ev, err := signedPost(s, "/operations/credentialEligibility",
+				fmt.Appendf(nil, `{"variables":{"id":%q,"address":%q}}`, galxetest.DemoCredentialID, address), fmt.Sprintf("demo-read-%d", i))
 			wg.Go(func() {
 				status := 0
 				t0 := time.Now()
@@ -112,10 +108,7 @@ func demoAccountRate(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 // second answers from the fleet's read cache, and Galxe is asked once.
 func demoCachedRead(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 	body := fmt.Appendf(nil, `{"variables":{"id":%q,"address":%q}}`, galxetest.DemoCredentialID, "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED")
-	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/operations/credentialEligibility", Body: body}, "demo-cached", time.Now())
-	if err == nil {
-		ev, err = s.Sign(ev)
-	}
+	ev, err := signedPost(s, "/operations/credentialEligibility", body, "demo-cached")
 	if err != nil {
 		return false, err
 	}

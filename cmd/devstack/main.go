@@ -323,10 +323,7 @@ func demoBurst(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 		addrs[i] = fmt.Sprintf("0x%040x", 0xd3e0000+i)
 		wg.Go(func() {
 			body, _ := json.Marshal(map[string]any{"operation": "APPEND", "items": []string{addrs[i]}})
-			ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/" + galxetest.DemoCredentialID + "/items", Body: body}, "demo-"+randomHex(4), time.Now())
-			if err == nil {
-				ev, err = s.Sign(ev)
-			}
+			ev, err := signedPost(s, "/credentials/"+galxetest.DemoCredentialID+"/items", body, "demo-"+randomHex(4))
 			if err != nil {
 				errs[i] = err
 				return
@@ -377,10 +374,7 @@ func demoBurst(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 // message in the dead-letter queue with Galxe's code.
 func demoDeadLetter(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 	body := []byte(`{"operation":"APPEND","items":["0x00000000000000000000000000000000000000dd"]}`)
-	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/999999999999999999/items", Body: body}, "demo-dlq", time.Now())
-	if err == nil {
-		ev, err = s.Sign(ev)
-	}
+	ev, err := signedPost(s, "/credentials/999999999999999999/items", body, "demo-dlq")
 	if err != nil {
 		return false, err
 	}
@@ -448,10 +442,7 @@ func demoRedelivered(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 // second instance answers with the first one's stored answer.
 func demoDeliveredTwice(ctx context.Context, s *Stack, w io.Writer) (bool, error) {
 	body := []byte(`{"operation":"REPLACE","items":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","0x00000000000000000000000000000000000000bb"]}`)
-	ev, err := buildEvent(sendRequest{Method: "POST", Path: "/credentials/" + galxetest.DemoCredentialID + "/items", Body: body}, "demo-twice", time.Now())
-	if err == nil {
-		ev, err = s.Sign(ev)
-	}
+	ev, err := signedPost(s, "/credentials/"+galxetest.DemoCredentialID+"/items", body, "demo-twice")
 	if err != nil {
 		return false, err
 	}
@@ -472,6 +463,15 @@ func demoDeliveredTwice(ctx context.Context, s *Stack, w io.Writer) (bool, error
 	fmt.Fprintf(w, "the same signed REPLACE to two webhook instances: the first answered %d %s; the second %d, byte-identical: %v, Idempotent-Replayed: %v; Galxe ran it %d time(s)\n",
 		first.status, clip(first.body, 160), second.status, second.body == first.body, replayed, calls)
 	return ok, nil
+}
+
+// signedPost is the API Gateway event of a POST as a sender signs it.
+func signedPost(s *Stack, path string, body []byte, requestID string) ([]byte, error) {
+	ev, err := buildEvent(sendRequest{Method: "POST", Path: path, Body: body}, requestID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(ev)
 }
 
 func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
