@@ -56,7 +56,7 @@ func (b *Budget) pause(ctx context.Context, until time.Time) {
 	seen := b.seen
 	b.mu.Unlock()
 	// The pause is for every caller: written even when this one's time is up.
-	wctx, cancel := state.AfterWork(ctx, b.o.TableTimeout)
+	wctx, cancel := state.AfterWork(ctx, b.o.TableTimeout, state.AnswerReserve)
 	defer cancel()
 	latest, err := b.o.Table.PauseAccount(wctx, seen, until)
 	if err != nil {

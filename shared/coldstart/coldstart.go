@@ -174,7 +174,7 @@ type countedHandler struct {
 
 func (c countedHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	out, err := c.h.Invoke(ctx, payload)
-	fctx, cancel := state.AfterWork(ctx, flushTimeout)
+	fctx, cancel := state.AfterWork(ctx, flushTimeout, state.AnswerReserve)
 	defer cancel()
 	_ = c.d.Budget.FlushDue(fctx) // counts not added are kept for a later invocation
 	return out, err

@@ -173,7 +173,7 @@ func PushInOrder(ctx context.Context, c galxe.Caller, t *state.Table, credID, op
 			// Nothing was replaced: pushes accepted before this REPLACE must
 			// not be skipped as older than it. With a context of its own: the
 			// budget may be spent.
-			uctx, cancel := state.AfterWork(ctx, 2*time.Second)
+			uctx, cancel := state.AfterWork(ctx, 2*time.Second, state.AnswerReserve)
 			defer cancel()
 			_ = t.UndoReplace(uctx, credID, at.UnixMilli())
 		}

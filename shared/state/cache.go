@@ -158,7 +158,7 @@ func (t *Table) BumpGeneration(ctx context.Context, cred string) error {
 	if t == nil {
 		return nil
 	}
-	ctx, cancel := AfterWork(ctx, BumpTimeout)
+	ctx, cancel := AfterWork(ctx, BumpTimeout, AnswerReserve)
 	defer cancel()
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.Name),

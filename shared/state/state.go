@@ -176,18 +176,19 @@ func (t *Table) live(item map[string]types.AttributeValue) bool {
 	return len(item) > 0 && getN(item, attrExpires) > t.now().Unix()
 }
 
-// settleMargin is kept before the caller's deadline by AfterWork.
-const settleMargin = 100 * time.Millisecond
+// AnswerReserve is what a write after the work usually keeps before the
+// caller's deadline (AfterWork): time to hand the answer back.
+const AnswerReserve = 100 * time.Millisecond
 
 // AfterWork is a context for a write that follows the work it records (a
-// pause, a generation bump, an undone REPLACE): it outlives the caller's
-// cancellation, since the work's own budget may be spent, but ends after
-// timeout and never later than a moment before the caller's deadline, so
-// the write cannot carry an invocation past it.
-func AfterWork(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+// delivery's answer, a pause, a generation bump, an undone REPLACE): it
+// outlives the caller's cancellation, since the work's own budget may be
+// spent, but ends after timeout and never later than reserve before the
+// caller's deadline, so the write cannot carry an invocation past it.
+func AfterWork(ctx context.Context, timeout, reserve time.Duration) (context.Context, context.CancelFunc) {
 	by := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Add(-settleMargin).Before(by) {
-		by = d.Add(-settleMargin)
+	if d, ok := ctx.Deadline(); ok && d.Add(-reserve).Before(by) {
+		by = d.Add(-reserve)
 	}
 	return context.WithDeadline(context.WithoutCancel(ctx), by)
 }

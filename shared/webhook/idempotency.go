@@ -102,11 +102,7 @@ func (h *Handler) answerOnce(ctx context.Context, req *apigw.Request, r route, r
 	// (past it the claim lapses anyway, and the process is frozen).
 	// Some time is kept to answer: a slow table must not carry the handler
 	// past the deadline (Lambda would time out, API Gateway answer 5xx).
-	settleBy := time.Now().Add(settleTimeout)
-	if answerBy := deadline.Add(-settleReserve); answerBy.Before(settleBy) {
-		settleBy = answerBy
-	}
-	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), settleBy)
+	sctx, cancel := state.AfterWork(ctx, settleTimeout, settleReserve)
 	defer cancel()
 	if final(o.resp) { // kept for good: not an answer a retry could change
 		a := state.Answer{Status: o.resp.Status, Body: o.resp.Body}
